@@ -1,0 +1,3 @@
+from textebm.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,57 @@
+"""Loading Hugging Face models and tokenizers by hub id or local folder, with one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForMaskedLM, AutoTokenizer, PreTrainedModel
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+from textebm.errors import UsageError
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """`device` if given, else the first CUDA device when there is one, else the CPU."""
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _not_found(name: str, error: Exception) -> UsageError:
+    hint = "" if Path(name).exists() else (
+        "; offline, pass a local folder saved with save_pretrained"
+    )
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return UsageError(f"cannot load model {name!r}: {reason[:200]}{hint}")
+
+
+def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
+    """The fast tokenizer saved with a model (hub id or folder)."""
+    try:
+        return AutoTokenizer.from_pretrained(name)
+    except (OSError, ValueError, KeyError) as error:
+        raise _not_found(name, error) from None
+
+
+def load_masked_lm(
+    name: str, device: str | torch.device | None = None, dtype: torch.dtype = torch.float32
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Any `AutoModelForMaskedLM` and its tokenizer, in eval mode on `device`.
+
+    Uses PyTorch's scaled-dot-product attention where the architecture supports it (the fastest
+    path on CPU and GPU alike), falling back to the eager implementation otherwise.
+    """
+    tokenizer = load_tokenizer(name)
+    try:
+        try:
+            model = AutoModelForMaskedLM.from_pretrained(name, dtype=dtype, attn_implementation="sdpa")
+        except ValueError as error:
+            if "sdpa" not in str(error).lower():
+                raise
+            model = AutoModelForMaskedLM.from_pretrained(name, dtype=dtype)
+    except (OSError, ValueError, KeyError) as error:
+        raise _not_found(name, error) from None
+    if tokenizer.mask_token_id is None:
+        raise UsageError(f"model {name!r} has no mask token: it is not a masked language model")
+    return model.to(pick_device(device)).eval(), tokenizer
