@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import io
 import os
 import sys
 import tempfile
@@ -67,7 +66,7 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
         raise UsageError(f"output folder does not exist: {path.parent}")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with io.open(fd, mode, encoding=None if "b" in mode else "utf-8") as handle:
+        with open(fd, mode, encoding=None if "b" in mode else "utf-8") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

@@ -1,0 +1,14 @@
+"""Energies: scalar scores of token sequences, lower = more probable."""
+
+from textebm.energies.base import Conditionals, Cost, Energy, EnergyOutput
+from textebm.energies.masked_lm import MaskedLMEnergy, ScoredText, SequenceError
+
+__all__ = [
+    "Conditionals",
+    "Cost",
+    "Energy",
+    "EnergyOutput",
+    "MaskedLMEnergy",
+    "ScoredText",
+    "SequenceError",
+]

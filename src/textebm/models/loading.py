@@ -19,8 +19,8 @@ def pick_device(device: str | None = None) -> torch.device:
 
 
 def _not_found(name: str, error: Exception) -> UsageError:
-    hint = "" if Path(name).exists() else (
-        "; offline, pass a local folder saved with save_pretrained"
+    hint = (
+        "" if Path(name).exists() else ("; offline, pass a local folder saved with save_pretrained")
     )
     reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return UsageError(f"cannot load model {name!r}: {reason[:200]}{hint}")
@@ -45,7 +45,9 @@ def load_masked_lm(
     tokenizer = load_tokenizer(name)
     try:
         try:
-            model = AutoModelForMaskedLM.from_pretrained(name, dtype=dtype, attn_implementation="sdpa")
+            model = AutoModelForMaskedLM.from_pretrained(
+                name, dtype=dtype, attn_implementation="sdpa"
+            )
         except ValueError as error:
             if "sdpa" not in str(error).lower():
                 raise

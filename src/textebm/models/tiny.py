@@ -15,37 +15,171 @@ from transformers import BertConfig, BertForMaskedLM, PreTrainedTokenizerFast
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 # A small closed vocabulary: enough for simple English test sentences.
-TINY_WORDS = (
-    "the a an this that one two cat cats dog dogs bird birds man woman child children teacher "
-    "house park garden tree river sun rain book books story song food water day night "
-    "sat sits sit ran runs run saw sees see ate eats eat sang sings sing read reads likes like "
-    "is are was were has have had will can "
-    "on in under over near with to of and but or not "
-    "big small old young happy sad red green quick slow good bad "
-    "very quietly quickly today yesterday here there "
-    "i you he she it we they him her them my your his its our their "
-    ". , ! ? '"
-).split()
+TINY_WORDS = [
+    "the",
+    "a",
+    "an",
+    "this",
+    "that",
+    "one",
+    "two",
+    "cat",
+    "cats",
+    "dog",
+    "dogs",
+    "bird",
+    "birds",
+    "man",
+    "woman",
+    "child",
+    "children",
+    "teacher",
+    "house",
+    "park",
+    "garden",
+    "tree",
+    "river",
+    "sun",
+    "rain",
+    "book",
+    "books",
+    "story",
+    "song",
+    "food",
+    "water",
+    "day",
+    "night",
+    "sat",
+    "sits",
+    "sit",
+    "ran",
+    "runs",
+    "run",
+    "saw",
+    "sees",
+    "see",
+    "ate",
+    "eats",
+    "eat",
+    "sang",
+    "sings",
+    "sing",
+    "read",
+    "reads",
+    "likes",
+    "like",
+    "is",
+    "are",
+    "was",
+    "were",
+    "has",
+    "have",
+    "had",
+    "will",
+    "can",
+    "on",
+    "in",
+    "under",
+    "over",
+    "near",
+    "with",
+    "to",
+    "of",
+    "and",
+    "but",
+    "or",
+    "not",
+    "big",
+    "small",
+    "old",
+    "young",
+    "happy",
+    "sad",
+    "red",
+    "green",
+    "quick",
+    "slow",
+    "good",
+    "bad",
+    "very",
+    "quietly",
+    "quickly",
+    "today",
+    "yesterday",
+    "here",
+    "there",
+    "i",
+    "you",
+    "he",
+    "she",
+    "it",
+    "we",
+    "they",
+    "him",
+    "her",
+    "them",
+    "my",
+    "your",
+    "his",
+    "its",
+    "our",
+    "their",
+    ".",
+    ",",
+    "!",
+    "?",
+    "'",
+]
 
 # Word pieces for the WordPiece model: whole words plus continuations, so that words such as
 # "unhappily" or "gardeners" split into several sub-words (the whole-word energy needs that).
-TINY_PIECES = ["un", "re", "##s", "##ed", "##ing", "##ly", "##er", "##ers", "##ness", "##happy",
-               "##happi", "##read", "##sing", "##kind", "kind", "##a", "##e", "##i", "##o", "##u",
-               "##n", "##t", "##r", "##d", "##l", "##y"]
+TINY_PIECES = [
+    "un",
+    "re",
+    "##s",
+    "##ed",
+    "##ing",
+    "##ly",
+    "##er",
+    "##ers",
+    "##ness",
+    "##happy",
+    "##happi",
+    "##read",
+    "##sing",
+    "##kind",
+    "kind",
+    "##a",
+    "##e",
+    "##i",
+    "##o",
+    "##u",
+    "##n",
+    "##t",
+    "##r",
+    "##d",
+    "##l",
+    "##y",
+]
 
 
 def _bert_processing(tokenizer: Tokenizer) -> None:
     cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
     )
 
 
 def _wrap(tokenizer: Tokenizer, model_max_length: int) -> PreTrainedTokenizerFast:
     return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, model_max_length=model_max_length,
-        pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]",
+        tokenizer_object=tokenizer,
+        model_max_length=model_max_length,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
         mask_token="[MASK]",
     )
 
@@ -54,7 +188,9 @@ def wordlevel_tokenizer(
     words: list[str] | None = None, model_max_length: int = 128
 ) -> PreTrainedTokenizerFast:
     """A whitespace-and-punctuation, lower-casing word-level tokenizer with BERT's special tokens."""
-    vocab = {token: i for i, token in enumerate(dict.fromkeys(SPECIAL_TOKENS + (words or TINY_WORDS)))}
+    vocab = {
+        token: i for i, token in enumerate(dict.fromkeys(SPECIAL_TOKENS + (words or TINY_WORDS)))
+    }
     tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.Lowercase()
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
@@ -79,9 +215,15 @@ def wordpiece_tokenizer(
 def tiny_bert_config(vocab_size: int, **overrides) -> BertConfig:
     """A 2-layer BERT, hidden size 32: small enough for tests to run many forward passes."""
     settings = dict(
-        vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=128, type_vocab_size=2,
-        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        type_vocab_size=2,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
     )
     settings.update(overrides)
     return BertConfig(**settings)
@@ -103,11 +245,15 @@ def build_tiny_mlm(
     """
     builders = {"wordlevel": wordlevel_tokenizer, "wordpiece": wordpiece_tokenizer}
     if tokenizer_kind not in builders:
-        raise ValueError(f"tokenizer_kind must be one of {sorted(builders)}, not {tokenizer_kind!r}")
+        raise ValueError(
+            f"tokenizer_kind must be one of {sorted(builders)}, not {tokenizer_kind!r}"
+        )
     tokenizer = builders[tokenizer_kind]()
     config = tiny_bert_config(
-        len(tokenizer), pad_token_id=tokenizer.pad_token_id,
-        initializer_range=0.02 * init_scale, **config_overrides,
+        len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        initializer_range=0.02 * init_scale,
+        **config_overrides,
     )
     torch.manual_seed(seed)  # from_config draws from the global RNG; seeded so builds repeat
     model = BertForMaskedLM(config).eval()
