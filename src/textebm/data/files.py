@@ -20,7 +20,7 @@ def _open_binary(path: str | Path) -> IO[bytes]:
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"input file not found: {path}")
-    # Sniff the gzip magic rather than trusting the suffix, so `.gz` is read transparently either way.
+    # Sniff the gzip magic rather than trust the suffix: `.gz` is read transparently either way.
     with path.open("rb") as probe:
         is_gzip = probe.read(2) == b"\x1f\x8b"
     return gzip.open(path, "rb") if is_gzip else path.open("rb")

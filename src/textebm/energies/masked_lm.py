@@ -280,7 +280,9 @@ class MaskedLMEnergy:
                 work += length * length  # about length copies of length tokens each
                 end += 1
             group = order[start:end]
-            for index, record in zip(group, self._score_group([encoded[i] for i in group])):
+            for index, record in zip(
+                group, self._score_group([encoded[i] for i in group]), strict=True
+            ):
                 results[index] = ScoredText(texts[index], *record)
             bar.update(len(group))
             start = end

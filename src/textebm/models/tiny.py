@@ -15,121 +15,17 @@ from transformers import BertConfig, BertForMaskedLM, PreTrainedTokenizerFast
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 # A small closed vocabulary: enough for simple English test sentences.
-TINY_WORDS = [
-    "the",
-    "a",
-    "an",
-    "this",
-    "that",
-    "one",
-    "two",
-    "cat",
-    "cats",
-    "dog",
-    "dogs",
-    "bird",
-    "birds",
-    "man",
-    "woman",
-    "child",
-    "children",
-    "teacher",
-    "house",
-    "park",
-    "garden",
-    "tree",
-    "river",
-    "sun",
-    "rain",
-    "book",
-    "books",
-    "story",
-    "song",
-    "food",
-    "water",
-    "day",
-    "night",
-    "sat",
-    "sits",
-    "sit",
-    "ran",
-    "runs",
-    "run",
-    "saw",
-    "sees",
-    "see",
-    "ate",
-    "eats",
-    "eat",
-    "sang",
-    "sings",
-    "sing",
-    "read",
-    "reads",
-    "likes",
-    "like",
-    "is",
-    "are",
-    "was",
-    "were",
-    "has",
-    "have",
-    "had",
-    "will",
-    "can",
-    "on",
-    "in",
-    "under",
-    "over",
-    "near",
-    "with",
-    "to",
-    "of",
-    "and",
-    "but",
-    "or",
-    "not",
-    "big",
-    "small",
-    "old",
-    "young",
-    "happy",
-    "sad",
-    "red",
-    "green",
-    "quick",
-    "slow",
-    "good",
-    "bad",
-    "very",
-    "quietly",
-    "quickly",
-    "today",
-    "yesterday",
-    "here",
-    "there",
-    "i",
-    "you",
-    "he",
-    "she",
-    "it",
-    "we",
-    "they",
-    "him",
-    "her",
-    "them",
-    "my",
-    "your",
-    "his",
-    "its",
-    "our",
-    "their",
-    ".",
-    ",",
-    "!",
-    "?",
-    "'",
-]
+TINY_WORDS = (
+    "the a an this that one two cat cats dog dogs bird birds man woman child children teacher "
+    "house park garden tree river sun rain book books story song food water day night mat "
+    "sat sits sit ran runs run saw sees see ate eats eat sang sings sing read reads likes like "
+    "is are was were has have had will can "
+    "on in under over near with to of and but or not "
+    "big small old young happy sad red green quick slow good bad "
+    "very quietly quickly today yesterday here there "
+    "i you he she it we they him her them my your his its our their "
+    ". , ! ? '"
+).split()
 
 # Word pieces for the WordPiece model: whole words plus continuations, so that words such as
 # "unhappily" or "gardeners" split into several sub-words (the whole-word energy needs that).
@@ -187,7 +83,7 @@ def _wrap(tokenizer: Tokenizer, model_max_length: int) -> PreTrainedTokenizerFas
 def wordlevel_tokenizer(
     words: list[str] | None = None, model_max_length: int = 128
 ) -> PreTrainedTokenizerFast:
-    """A whitespace-and-punctuation, lower-casing word-level tokenizer with BERT's special tokens."""
+    """A lower-casing word-level tokenizer (split at spaces and punctuation), BERT specials."""
     vocab = {
         token: i for i, token in enumerate(dict.fromkeys(SPECIAL_TOKENS + (words or TINY_WORDS)))
     }
