@@ -59,6 +59,7 @@ class Conditionals:
     computed: torch.Tensor
     head: Callable[[torch.Tensor], torch.Tensor]
 
+    @torch.no_grad()
     def logits(self, batch_index: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
         """Logits of the masked conditional at (batch_index[i], position[i]): (n, vocab)."""
         return self.head(self.hidden[batch_index, position])

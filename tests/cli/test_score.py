@@ -1,0 +1,153 @@
+"""`textebm score` end to end: output format, bad input, atomic output, many processes."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from textebm.cli.main import main
+from textebm.energies import MaskedLMEnergy
+
+
+def _score(args: list[str], capsys) -> tuple[int, str, str]:
+    code = main(["score", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_writes_one_record_per_line_in_order(wordlevel_dir, wordlevel, sentences, tmp_path, capsys):
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(sentences) + "\n")
+    out = tmp_path / "out.jsonl"
+    code, _, err = _score(["--model", str(wordlevel_dir), str(source), "-o", str(out)], capsys)
+    assert code == 0, err
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["text"] for r in records] == sentences
+    assert set(records[0]) == {"text", "energy", "n_tokens", "tokens", "token_energies"}
+    expected = MaskedLMEnergy(*wordlevel).score_texts(sentences)
+    for record, item in zip(records, expected, strict=True):
+        assert record["energy"] == pytest.approx(item.energy, abs=1e-5)
+        assert record["tokens"] == item.tokens
+        assert record["n_tokens"] == len(record["token_energies"]) == len(item.tokens)
+        assert sum(record["token_energies"]) == pytest.approx(record["energy"], abs=1e-4)
+
+
+def test_reads_gzip_and_stdin(wordlevel_dir, tmp_path, capsys, monkeypatch):
+    plain = tmp_path / "in.txt"
+    plain.write_text("the cat sat .\na dog ran .\n")
+    zipped = tmp_path / "in.txt.gz"
+    zipped.write_bytes(gzip.compress(plain.read_bytes()))
+    _, from_plain, _ = _score(["--model", str(wordlevel_dir), str(plain)], capsys)
+    _, from_gzip, _ = _score(["--model", str(wordlevel_dir), str(zipped)], capsys)
+    monkeypatch.setattr(sys, "stdin", open(plain, encoding="utf-8"))  # noqa: SIM115
+    _, from_stdin, _ = _score(["--model", str(wordlevel_dir), "-"], capsys)
+    assert from_plain == from_gzip == from_stdin
+    assert len(from_plain.splitlines()) == 2
+
+
+def test_energy_options_reach_the_scorer(wordpiece_dir, wordpiece, tmp_path, capsys):
+    source = tmp_path / "in.txt"
+    source.write_text("the unhappily gardeners sat .\n")
+    args = ["--model", str(wordpiece_dir), "--energy", "raw", "--whole-word", "--temperature", "2"]
+    _, out, _ = _score([*args, str(source)], capsys)
+    expected = MaskedLMEnergy(*wordpiece, kind="raw", whole_word=True, temperature=2.0)
+    assert json.loads(out)["energy"] == pytest.approx(
+        expected.score_texts(["the unhappily gardeners sat ."])[0].energy, abs=1e-5
+    )
+
+
+LONG = " ".join(["the cat sat on the mat ."] * 30)  # 210 tokens, the tiny model takes 128
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"the cat\n\nthe dog\n", "line 2 is empty"),
+        (b"the cat\n   \n", "line 2 is empty"),
+        (b"the cat\nthe \xff dog\n", "line 2 is not valid UTF-8"),
+        (f"the cat\n{LONG}\n".encode(), "line 2: 212 tokens, more than the model's maximum of 128"),
+        (b"", "no sentences"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(
+    wordlevel_dir, tmp_path, capsys, content, message
+):
+    source = tmp_path / "in.txt"
+    source.write_bytes(content)
+    out = tmp_path / "out.jsonl"
+    out.write_text("precious earlier result\n")
+    code, _, err = _score(["--model", str(wordlevel_dir), str(source), "-o", str(out)], capsys)
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert out.read_text() == "precious earlier result\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt", "out.jsonl"]
+
+
+def test_truncate_cuts_long_lines(wordlevel_dir, tmp_path, capsys):
+    source = tmp_path / "in.txt"
+    source.write_text(LONG + "\n")
+    code, out, _ = _score(["--model", str(wordlevel_dir), "--truncate", str(source)], capsys)
+    assert code == 0
+    assert json.loads(out)["n_tokens"] == 126  # 128 minus [CLS] and [SEP]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "/no/such/model"], "model folder not found: /no/such/model"),
+        (["--model", "{tmp}"], "is not a model folder"),
+        (["--model", "{model}", "/no/such/file.txt"], "input file not found"),
+        (["--model", "{model}", "--batch-tokens", "0"], "--batch-tokens must be positive"),
+    ],
+)
+def test_missing_model_or_file(wordlevel_dir, tmp_path, capsys, args, message):
+    source = tmp_path / "in.txt"
+    source.write_text("the cat\n")
+    args = [a.format(tmp=tmp_path, model=wordlevel_dir) for a in args]
+    if not any(a.endswith(".txt") for a in args):
+        args.append(str(source))
+    code, _, err = _score(args, capsys)
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_argparse_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["score", "--energy", "nope", "x"])
+    assert exit_info.value.code == 2
+
+
+@pytest.mark.slow
+def test_two_processes_write_what_one_writes(wordlevel_dir, sentences, tmp_path):
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(sentences * 7) + "\n")  # 35 lines: uneven shards
+    env = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"}
+    common = ["--model", str(wordlevel_dir), "--device", "cpu", str(source)]
+    one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    subprocess.run(
+        [sys.executable, "-m", "textebm", "score", *common, "-o", str(one)], check=True, env=env
+    )
+    torchrun = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        "29517",
+        "-m",
+        "textebm",
+        "score",
+    ]
+    result = subprocess.run(
+        [*torchrun, *common, "-o", str(two)], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert two.read_text() == one.read_text()
+    assert len(two.read_text().splitlines()) == 35

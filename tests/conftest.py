@@ -1,0 +1,44 @@
+"""Shared fixtures: tiny masked LMs built offline and saved, loaded through the hub code path."""
+
+from __future__ import annotations
+
+import pytest
+
+from textebm.models.loading import load_masked_lm
+from textebm.models.tiny import build_tiny_mlm
+
+
+@pytest.fixture(scope="session")
+def wordlevel_dir(tmp_path_factory):
+    """A tiny word-level BERT; init_scale 5 so its conditionals are far from uniform."""
+    return build_tiny_mlm(tmp_path_factory.mktemp("wordlevel"), "wordlevel", init_scale=5.0)
+
+
+@pytest.fixture(scope="session")
+def wordpiece_dir(tmp_path_factory):
+    return build_tiny_mlm(tmp_path_factory.mktemp("wordpiece"), "wordpiece", init_scale=5.0)
+
+
+@pytest.fixture(scope="session")
+def wordlevel(wordlevel_dir):
+    return load_masked_lm(str(wordlevel_dir), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def wordpiece(wordpiece_dir):
+    return load_masked_lm(str(wordpiece_dir), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def sentences() -> list[str]:
+    """Sentences of several lengths within the tiny vocabulary."""
+    return list(SENTENCES)
+
+
+SENTENCES = [
+    "the cat sat on the mat .",
+    "dogs",
+    "she reads a book today in the park with her children and the old teacher",
+    "the quick bird sang .",
+    "we saw them yesterday near the green river",
+]

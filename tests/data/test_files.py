@@ -1,0 +1,53 @@
+"""Reading text files (.gz, UTF-8 errors) and atomic writes."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+
+from textebm.data.files import atomic_write, read_lines
+from textebm.errors import UsageError
+
+
+def test_read_lines_plain_and_gzip_alike(tmp_path):
+    plain = tmp_path / "a.txt"
+    plain.write_bytes(b"one\r\ntwo\nthree")
+    zipped = tmp_path / "a.gz"
+    zipped.write_bytes(gzip.compress(plain.read_bytes()))
+    assert read_lines(plain) == read_lines(zipped) == ["one", "two", "three"]
+
+
+def test_invalid_utf8_names_the_line(tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(b"fine\nalso fine\nbad \xc3\x28 here\n")
+    with pytest.raises(UsageError, match="line 3 is not valid UTF-8"):
+        read_lines(path)
+
+
+def test_corrupt_gzip_is_a_usage_error(tmp_path):
+    path = tmp_path / "bad.gz"
+    path.write_bytes(gzip.compress(b"hello\n" * 100)[:30])
+    with pytest.raises(UsageError, match="cannot read"):
+        read_lines(path)
+
+
+def test_atomic_write_keeps_the_old_file_on_error(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_write(target) as handle:
+        handle.write("half")
+        raise RuntimeError("interrupted")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+    with atomic_write(target) as handle:
+        handle.write("new")
+    assert target.read_text() == "new"
+
+
+def test_atomic_write_into_a_missing_folder(tmp_path):
+    with (
+        pytest.raises(UsageError, match="output folder does not exist"),
+        atomic_write(tmp_path / "nope" / "out.txt"),
+    ):
+        pass

@@ -1,0 +1,180 @@
+"""MaskedLMEnergy against the naive one-mask-at-a-time loop and hand-computed cases."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+import torch
+
+from textebm.energies import MaskedLMEnergy
+from textebm.energies.masked_lm import pack_by_budget
+from textebm.energies.reference import naive_masked_lm_energies
+
+WORDPIECE_TEXTS = [
+    "the unhappily gardeners sat .",
+    "kindness rereads",
+    "the cat sat on the mat .",
+]
+
+
+@pytest.mark.parametrize("kind", ["norm", "raw"])
+@pytest.mark.parametrize("whole_word", [False, True])
+@pytest.mark.parametrize("model_name", ["wordlevel", "wordpiece"])
+def test_energies_equal_naive_loop(request, sentences, kind, whole_word, model_name):
+    model, tokenizer = request.getfixturevalue(model_name)
+    texts = WORDPIECE_TEXTS if model_name == "wordpiece" else sentences
+    energy = MaskedLMEnergy(model, tokenizer, kind=kind, whole_word=whole_word, batch_tokens=64)
+    scored = energy.score_texts(texts)
+    reference = naive_masked_lm_energies(model, tokenizer, texts, kind, whole_word)
+    for item, terms in zip(scored, reference, strict=True):
+        assert item.n_tokens == len(terms)
+        assert item.token_energies == pytest.approx(terms, abs=1e-4)
+        assert item.energy == pytest.approx(sum(terms), abs=1e-4)
+
+
+def test_whole_word_masks_later_subwords_only(wordpiece):
+    """'unhappily' -> un ##happi ##ly: scoring `un` masks all three, `##happi` masks two,
+    `##ly` only itself; single-piece words are scored exactly as without whole-word masking."""
+    model, tokenizer = wordpiece
+    text = "the unhappily cat"
+    assert tokenizer.tokenize(text) == ["the", "un", "##happi", "##ly", "cat"]
+    plain = MaskedLMEnergy(model, tokenizer).score_texts([text])[0].token_energies
+    whole = MaskedLMEnergy(model, tokenizer, whole_word=True).score_texts([text])[0].token_energies
+
+    ids = tokenizer(text)["input_ids"]  # [CLS] the un ##happi ##ly cat [SEP]
+    mask = tokenizer.mask_token_id
+
+    def masked_term(masked: list[int], target: int) -> float:
+        copy = list(ids)
+        for position in masked:
+            copy[position] = mask
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([copy])).logits[0, target]
+        return float(-torch.log_softmax(logits, -1)[ids[target]])
+
+    assert whole[1] == pytest.approx(masked_term([2, 3, 4], 2), abs=1e-5)
+    assert whole[2] == pytest.approx(masked_term([3, 4], 3), abs=1e-5)
+    assert whole[3] == pytest.approx(plain[3], abs=1e-6)  # last piece: nothing after it
+    assert whole[0] == pytest.approx(plain[0], abs=1e-6)
+    assert whole[4] == pytest.approx(plain[4], abs=1e-6)
+    assert abs(whole[1] - plain[1]) > 1e-3  # the variant really changes something
+
+
+def _bias_only_model(model, bias: torch.Tensor):
+    """A copy of `model` whose logits are `bias` at every position, whatever the input."""
+    clone = type(model)(model.config).eval()
+    clone.load_state_dict(model.state_dict())
+    head = clone.get_output_embeddings()
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.copy_(bias)
+    return clone
+
+
+def test_hand_computed_energies(wordlevel):
+    """With logits = b at every position, for "the cat":
+    norm = -(b[the] - lse(b)) - (b[cat] - lse(b)), raw = -b[the] - b[cat]; temperature divides."""
+    model, tokenizer = wordlevel
+    vocab = len(tokenizer)
+    bias = torch.zeros(vocab)
+    the, cat = tokenizer.convert_tokens_to_ids(["the", "cat"])
+    bias[the], bias[cat] = 2.0, -1.0
+    lse = math.log(vocab - 2 + math.exp(2.0) + math.exp(-1.0))
+    clone = _bias_only_model(model, bias)
+    norm = MaskedLMEnergy(clone, tokenizer, kind="norm").score_texts(["the cat"])[0]
+    raw = MaskedLMEnergy(clone, tokenizer, kind="raw", temperature=0.5).score_texts(["the cat"])[0]
+    assert norm.token_energies == pytest.approx([lse - 2.0, lse + 1.0], abs=1e-5)
+    assert norm.energy == pytest.approx(2 * lse - 1.0, abs=1e-5)
+    assert raw.token_energies == pytest.approx([-4.0, 2.0], abs=1e-6)
+    assert raw.energy == pytest.approx(-2.0, abs=1e-6)
+
+
+def test_invariant_to_batch_size_and_order(wordlevel, sentences):
+    model, tokenizer = wordlevel
+    texts = sentences * 3
+    baseline = [s.energy for s in MaskedLMEnergy(model, tokenizer).score_texts(texts)]
+    shuffled = list(range(len(texts)))
+    random.Random(0).shuffle(shuffled)
+    for batch_tokens in (1, 20, 100, 100_000):
+        energy = MaskedLMEnergy(model, tokenizer, batch_tokens=batch_tokens)
+        scores = energy.score_texts([texts[i] for i in shuffled])
+        for position, index in enumerate(shuffled):
+            assert scores[position].energy == pytest.approx(baseline[index], abs=1e-4)
+
+
+def test_cost_counts_one_sequence_per_scored_token(wordlevel, sentences):
+    model, tokenizer = wordlevel
+    energy = MaskedLMEnergy(model, tokenizer, batch_tokens=30)
+    scored = energy.score_texts(sentences)
+    n_tokens = sum(s.n_tokens for s in scored)
+    assert energy.cost.sequences == n_tokens
+    # Each pass holds at most floor(30 / length) copies, so the calls are at least this many.
+    assert energy.cost.calls >= math.ceil(energy.cost.tokens / 30)
+    assert energy.cost.tokens <= 30 * energy.cost.calls
+
+
+def test_conditionals_give_the_masked_distributions(wordlevel, sentences):
+    model, tokenizer = wordlevel
+    energy = MaskedLMEnergy(model, tokenizer, kind="raw")
+    batch = tokenizer(sentences[:2], padding=True, return_tensors="pt")
+    output = energy(batch["input_ids"], batch["attention_mask"], return_conditionals=True)
+    conditionals = output.conditionals
+    assert torch.equal(conditionals.computed, output.scored)
+    for b, t in zip(*output.scored.nonzero(as_tuple=True), strict=True):
+        copy = batch["input_ids"][b : b + 1].clone()
+        copy[0, t] = tokenizer.mask_token_id
+        with torch.no_grad():
+            logits = model(input_ids=copy, attention_mask=batch["attention_mask"][b : b + 1])
+        expected = torch.log_softmax(logits.logits[0, t], -1)
+        got = conditionals.log_probs(b.view(1), t.view(1))[0]
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+        # the raw energy term is minus the logit of the observed token in the same pass
+        logit = conditionals.logits(b.view(1), t.view(1))[0, batch["input_ids"][b, t]]
+        assert float(output.token_energies[b, t]) == pytest.approx(-float(logit), abs=1e-5)
+
+
+def test_positions_limit_the_copies(wordlevel, sentences):
+    model, tokenizer = wordlevel
+    energy = MaskedLMEnergy(model, tokenizer)
+    batch = tokenizer(sentences[:1], return_tensors="pt")
+    full = energy(batch["input_ids"])
+    positions = torch.zeros_like(batch["input_ids"], dtype=torch.bool)
+    positions[0, [2, 4]] = True
+    before = energy.cost.snapshot()
+    partial = energy(batch["input_ids"], positions=positions)
+    assert (energy.cost - before).sequences == 2
+    torch.testing.assert_close(partial.token_energies[0, [2, 4]], full.token_energies[0, [2, 4]])
+    assert float(partial.energy[0]) == pytest.approx(float(full.token_energies[0, [2, 4]].sum()))
+
+
+def test_special_tokens_are_never_scored(wordlevel):
+    model, tokenizer = wordlevel
+    batch = tokenizer(["the cat", "a dog sat here"], padding=True, return_tensors="pt")
+    output = MaskedLMEnergy(model, tokenizer)(batch["input_ids"], batch["attention_mask"])
+    special = torch.isin(batch["input_ids"], torch.tensor(tokenizer.all_special_ids))
+    assert not output.scored[special].any()
+    assert (output.token_energies[special] == 0).all()
+    assert output.scored.sum(1).tolist() == [2, 4]
+
+
+@pytest.mark.parametrize(
+    ("lengths", "budget", "expected"),
+    [
+        ([3, 3, 3, 3], 6, [(0, 2), (2, 4)]),
+        ([2, 3, 5], 10, [(0, 2), (2, 3)]),  # 2 copies x 3 = 6 fit; 3 x 5 = 15 does not
+        ([50], 10, [(0, 1)]),  # longer than the budget: goes alone
+        ([], 10, []),
+    ],
+)
+def test_pack_by_budget(lengths, budget, expected):
+    assert [(s.start, s.stop) for s in pack_by_budget(lengths, budget)] == expected
+
+
+def test_rejects_bad_settings(wordlevel):
+    model, tokenizer = wordlevel
+    with pytest.raises(ValueError, match="kind"):
+        MaskedLMEnergy(model, tokenizer, kind="nope")
+    with pytest.raises(ValueError, match="temperature"):
+        MaskedLMEnergy(model, tokenizer, temperature=0)
