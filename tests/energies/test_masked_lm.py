@@ -160,16 +160,20 @@ def test_special_tokens_are_never_scored(wordlevel):
 
 
 @pytest.mark.parametrize(
-    ("lengths", "budget", "expected"),
+    ("lengths", "budget", "max_padding", "expected"),
     [
-        ([3, 3, 3, 3], 6, [(0, 2), (2, 4)]),
-        ([2, 3, 5], 10, [(0, 2), (2, 3)]),  # 2 copies x 3 = 6 fit; 3 x 5 = 15 does not
-        ([50], 10, [(0, 1)]),  # longer than the budget: goes alone
-        ([], 10, []),
+        ([3, 3, 3, 3], 6, 0.0, [(0, 2), (2, 4)]),
+        ([2, 3, 5], 10, 1.0, [(0, 2), (2, 3)]),  # 2 copies x 3 = 6 fit; 3 x 5 = 15 does not
+        ([2, 3, 5], 10, 0.0, [(0, 1), (1, 2), (2, 3)]),  # no padding allowed: lengths split
+        ([9, 9, 9, 10], 100, 0.1, [(0, 4)]),  # 3 padded slots of 40 = 7.5%
+        ([9, 9, 9, 10], 100, 0.05, [(0, 3), (3, 4)]),
+        ([50], 10, 0.0, [(0, 1)]),  # longer than the budget: goes alone
+        ([], 10, 0.0, []),
     ],
 )
-def test_pack_by_budget(lengths, budget, expected):
-    assert [(s.start, s.stop) for s in pack_by_budget(lengths, budget)] == expected
+def test_pack_by_budget(lengths, budget, max_padding, expected):
+    runs = pack_by_budget(lengths, budget, max_padding)
+    assert [(s.start, s.stop) for s in runs] == expected
 
 
 def test_rejects_bad_settings(wordlevel):

@@ -36,15 +36,24 @@ def model_max_length(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase)
     return min(limit for limit in limits if limit is not None and limit < 1_000_000)
 
 
-def pack_by_budget(lengths: list[int], batch_tokens: int) -> Iterator[slice]:
-    """Cut lengths sorted ascending into consecutive runs with count x max length <= budget.
+def pack_by_budget(
+    lengths: list[int], batch_tokens: int, max_padding: float = 0.05
+) -> Iterator[slice]:
+    """Cut lengths sorted ascending into consecutive runs that each make one forward pass.
 
-    A run holds at least one item, so a sequence longer than the budget still goes through alone.
+    A run grows while count x max length stays within `batch_tokens` and padding stays within
+    `max_padding` of the run's token slots: padded slots cost as much compute as real ones, and
+    splitting a run only costs a call. A run holds at least one item, so a sequence longer than
+    the budget still goes through, alone.
     """
     start = 0
     while start < len(lengths):
-        end = start + 1
-        while end < len(lengths) and (end + 1 - start) * lengths[end] <= batch_tokens:
+        end, real = start + 1, lengths[start]
+        while end < len(lengths):
+            slots = (end + 1 - start) * lengths[end]
+            if slots > batch_tokens or slots - (real + lengths[end]) > max_padding * slots:
+                break
+            real += lengths[end]
             end += 1
         yield slice(start, end)
         start = end
@@ -97,6 +106,7 @@ class MaskedLMEnergy:
     whole_word: also mask the later sub-words of the scored token's word (needs `word_ids`).
     temperature: energies are divided by it.
     batch_tokens: token budget of one forward pass (copies x padded length).
+    max_padding: largest fraction of a pass's token slots that may be padding.
     """
 
     def __init__(
@@ -107,6 +117,7 @@ class MaskedLMEnergy:
         whole_word: bool = False,
         temperature: float = 1.0,
         batch_tokens: int = 8192,
+        max_padding: float = 0.05,
     ) -> None:
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
@@ -119,6 +130,7 @@ class MaskedLMEnergy:
         self.model, self.tokenizer = model, tokenizer
         self.kind, self.whole_word = kind, whole_word
         self.temperature, self.batch_tokens = temperature, batch_tokens
+        self.max_padding = max_padding
         self.mask_id = tokenizer.mask_token_id
         self.max_length = model_max_length(model, tokenizer)
         self.cost = Cost()
@@ -180,7 +192,9 @@ class MaskedLMEnergy:
                 dtype=self.head.weight.dtype,
                 device=self.device,
             )
-        for run in pack_by_budget(copy_lengths[order].tolist(), self.batch_tokens):
+        for run in pack_by_budget(
+            copy_lengths[order].tolist(), self.batch_tokens, self.max_padding
+        ):
             index = order[run]
             row, col = rows[index], cols[index]
             terms, run_hidden = self._score_copies(input_ids, attention_mask, word_ids, row, col)
