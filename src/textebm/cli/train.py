@@ -1,0 +1,126 @@
+"""`textebm train tokenizer|mlm|clm`: train a tokenizer or a model.
+
+Each sub-command's flags are generated from its configuration dataclass: one flag per field, its
+help text from the field's metadata. A recipe is registered in `RECIPES` by its config class and
+the dotted path of its entry function, so a new objective adds one line here and nothing else.
+The heavy imports (torch, transformers) happen only when a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import typing
+from typing import Any
+
+from textebm.data.tokenizers import TokenizerConfig
+from textebm.recipes.config import ClmConfig, MlmConfig, load_config
+
+# sub-command: (config class, "module:function" taking the config, one-line description)
+RECIPES: dict[str, tuple[type, str, str]] = {
+    "mlm": (
+        MlmConfig,
+        "textebm.recipes.mlm:train_mlm",
+        "a masked LM (BERT, 15% masking), saved for AutoModelForMaskedLM",
+    ),
+    "clm": (
+        ClmConfig,
+        "textebm.recipes.clm:train_clm",
+        "a causal LM (GPT-2, eos at each line end), saved for AutoModelForCausalLM",
+    ),
+}
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
+    """One flag per field of dataclass `cls`, grouped by the fields' `group` metadata.
+
+    Defaults are suppressed, so the parsed namespace holds exactly the flags given: they override
+    `--config` values, which override the dataclass defaults (shown in the help).
+    """
+    hints = typing.get_type_hints(cls)
+    groups: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        group_name = f.metadata.get("group")
+        if group_name and group_name not in groups:
+            groups[group_name] = parser.add_argument_group(group_name)
+        target = groups.get(group_name, parser)
+        kind = next(
+            t for t in (typing.get_args(hints[f.name]) or (hints[f.name],)) if t is not type(None)
+        )
+        flags = [f"--{f.name.replace('_', '-')}", *f.metadata.get("aliases", ())]
+        default = "" if f.default is None else f" (default: {f.default})"
+        kwargs: dict[str, Any] = dict(
+            dest=f.name,
+            default=argparse.SUPPRESS,
+            help=(f.metadata.get("help", "") + default).replace("%", "%%"),
+        )
+        if kind is bool:  # --flag for a False default, --flag/--no-flag for a True one
+            kwargs["action"] = (
+                "store_true" if f.default is False else argparse.BooleanOptionalAction
+            )
+        else:
+            metavar = f.metadata.get("metavar") or {int: "N", float: "X"}.get(kind)
+            kwargs.update(
+                type=kind,
+                metavar=metavar if "choices" not in f.metadata else None,
+                choices=f.metadata.get("choices"),
+            )
+        target.add_argument(*flags, **kwargs)
+
+
+def _config_from(args: argparse.Namespace, cls: type) -> Any:
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in vars(args).items() if k in names}
+    return load_config(cls, values, getattr(args, "config", None))
+
+
+def _run_recipe(args: argparse.Namespace) -> int:
+    cls, target, _ = RECIPES[args.recipe]
+    config = _config_from(args, cls)
+    module, function = target.split(":")
+    output = getattr(importlib.import_module(module), function)(config)
+    print(f"textebm train {args.recipe}: model saved to {output}")
+    return 0
+
+
+def _run_tokenizer(args: argparse.Namespace) -> int:
+    from textebm.data.tokenizers import build_tokenizer
+
+    config = _config_from(args, TokenizerConfig)
+    tokenizer = build_tokenizer(config)
+    print(
+        f"textebm train tokenizer: {config.kind} tokenizer, {len(tokenizer)} tokens, "
+        f"saved to {config.output}"
+    )
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a tokenizer or a model",
+        description="Train a tokenizer, or a model that resumes from its last checkpoint when "
+        "run again with the same --output and configuration.",
+    )
+    recipes = parser.add_subparsers(dest="recipe", required=True, parser_class=type(parser))
+    tokenizer = recipes.add_parser(
+        "tokenizer",
+        help="a word-level, WordPiece or byte-level BPE tokenizer",
+        description="Train a tokenizer on a corpus and save it for AutoTokenizer.from_pretrained, "
+        "with [PAD] [UNK] [CLS] [SEP] [MASK] ([CLS] doubling as bos, [SEP] as eos).",
+    )
+    tokenizer.add_argument("--config", metavar="FILE", help="JSON file of the fields below")
+    add_config_arguments(tokenizer, TokenizerConfig)
+    tokenizer.set_defaults(func=_run_tokenizer)
+    for name, (cls, _, description) in RECIPES.items():
+        recipe = recipes.add_parser(
+            name, help=description.replace("%", "%%"), description=f"Train {description}."
+        )
+        recipe.add_argument(
+            "--config",
+            metavar="FILE",
+            help="JSON object of the fields below (snake_case names); flags given override it",
+        )
+        add_config_arguments(recipe, cls)
+        recipe.set_defaults(func=_run_recipe)

@@ -1,0 +1,76 @@
+"""Resumable checkpoints: model, optimizer and position, each written atomically.
+
+A checkpoint is a folder `checkpoints/step-00000100/` holding `model.safetensors`,
+`optimizer.pt` (tensors and numbers only, loaded with `weights_only=True`) and `state.json` (the
+step, the recipe, the number of processes). It is written to a temporary folder and renamed into
+place, so a kill at any moment leaves the last complete checkpoint as it was.
+
+Nothing else needs saving for an exact resume: the data position is a function of the step (see
+`loop.micro_batch_order`), the learning rate is a pure function of the step, and every random draw
+(masking, dropout) is seeded from the seed and the micro-batch's index.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_model, save_model
+
+from textebm.data.folders import atomic_folder
+from textebm.errors import UsageError
+
+_NAME = re.compile(r"^step-(\d{8})$")
+
+
+def checkpoint_dir(output: Path) -> Path:
+    return output / "checkpoints"
+
+
+def latest_checkpoint(output: Path) -> Path | None:
+    """The newest complete checkpoint of a run folder, or None (temporary folders are ignored)."""
+    folder = checkpoint_dir(output)
+    if not folder.is_dir():
+        return None
+    found = sorted(p for p in folder.iterdir() if _NAME.match(p.name) and p.is_dir())
+    return found[-1] if found else None
+
+
+def save_checkpoint(
+    output: Path,
+    step: int,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    state: dict[str, Any],
+    keep: int = 1,
+) -> Path:
+    """Write checkpoint `step` atomically, then delete all but the `keep` newest ones."""
+    path = checkpoint_dir(output) / f"step-{step:08d}"
+    with atomic_folder(path) as tmp:
+        save_model(model, str(tmp / "model.safetensors"))  # handles tied weights
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        (tmp / "state.json").write_text(json.dumps({"step": step, **state}, indent=2) + "\n")
+    older = sorted(p for p in checkpoint_dir(output).iterdir() if _NAME.match(p.name))[:-keep]
+    for old in older:
+        shutil.rmtree(old, ignore_errors=True)
+    return path
+
+
+def read_state(path: Path) -> dict[str, Any]:
+    """The `state.json` of a checkpoint folder."""
+    try:
+        return json.loads((path / "state.json").read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise UsageError(f"checkpoint {path} is unreadable ({error}); pass --overwrite") from None
+
+
+def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    """Restore model weights and optimizer state saved by `save_checkpoint`, in place."""
+    missing, unexpected = load_model(model, str(path / "model.safetensors"), strict=False)
+    if missing or unexpected:
+        raise UsageError(f"checkpoint {path} does not fit the model; pass --overwrite")
+    optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))

@@ -1,0 +1,156 @@
+"""Causal-LM recipe (GPT-2): `textebm train clm`, or `train_clm(ClmConfig(...))`.
+
+The corpus becomes one token stream in which every line is `bos line eos` (bos is left out when
+the tokenizer's bos is its eos, as in GPT-2's), cut into blocks of `context_length` tokens; the
+loss is next-token cross-entropy at every position whose target is not a bos, since bos always
+follows eos and predicting it would only flatter the loss. So the loss counts each word and each
+line's eos, the standard way to report perplexity (PTB: `<unk>` an ordinary word), and the model
+scores a lone sentence encoded `[CLS] x [SEP]` by our tokenizers as p(x, eos | bos). Documents need
+no marker of their own: each ends with a line, hence with an eos, as GPT-2 separates documents.
+Validation uses the same blocks, the last partial block included.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel, PreTrainedModel
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+from textebm.data.corpus import Documents, lines_of
+from textebm.errors import UsageError
+from textebm.recipes.config import ClmConfig
+from textebm.recipes.loop import Batch, train
+
+
+@dataclass
+class Blocks:
+    """The token stream in blocks. input_ids: (n, length) int64; target: (n, length) bool."""
+
+    input_ids: torch.Tensor
+    target: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+class CausalLM:
+    """The `Objective` of GPT-2-style causal-LM training (see the module notes)."""
+
+    name = "clm"
+
+    def check_tokenizer(self, tokenizer: PreTrainedTokenizerBase) -> None:
+        if tokenizer.eos_token_id is None:
+            raise UsageError(
+                "the tokenizer has no eos token, which a causal LM needs at each "
+                "line end; train one with `textebm train tokenizer`"
+            )
+        self.eos_id = tokenizer.eos_token_id
+        bos = tokenizer.bos_token_id
+        self.bos_id = None if bos == self.eos_id else bos
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
+
+    def build_model(self, config: ClmConfig, tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
+        if config.init_from is not None:
+            model = AutoModelForCausalLM.from_pretrained(config.init_from)
+            limit = getattr(model.config, "max_position_embeddings", config.context_length)
+            if model.config.vocab_size < len(tokenizer) or limit < config.context_length:
+                raise UsageError(
+                    f"--init-from {config.init_from} takes {model.config.vocab_size} token ids "
+                    f"and {limit} positions; the tokenizer has {len(tokenizer)} tokens and "
+                    f"--context-length is {config.context_length}"
+                )
+            return model
+        return GPT2LMHeadModel(
+            GPT2Config(
+                vocab_size=len(tokenizer),
+                n_positions=config.context_length,
+                n_embd=config.hidden_size,
+                n_layer=config.layers,
+                n_head=config.heads,
+                n_inner=config.intermediate_size,
+                resid_pdrop=config.dropout,
+                embd_pdrop=config.dropout,
+                attn_pdrop=config.dropout,
+                bos_token_id=self.bos_id if self.bos_id is not None else self.eos_id,
+                eos_token_id=self.eos_id,
+                pad_token_id=self.pad_id,
+            )
+        )
+
+    def examples(
+        self,
+        documents: Documents,
+        tokenizer: PreTrainedTokenizerBase,
+        config: ClmConfig,
+        train: bool,
+    ) -> Blocks:
+        stream: list[int] = []
+        for ids in tokenizer(lines_of(documents), add_special_tokens=False)["input_ids"]:
+            if self.bos_id is not None:
+                stream.append(self.bos_id)
+            stream.extend(ids)
+            stream.append(self.eos_id)
+        tokens = torch.tensor(stream, dtype=torch.long)
+        length = config.context_length
+        full = len(tokens) // length
+        if not train and len(tokens) % length:  # evaluate on every token, padding the last block
+            full += 1
+            padding = torch.full((full * length - len(tokens),), self.pad_id, dtype=torch.long)
+            target = torch.cat(
+                [
+                    torch.ones_like(tokens, dtype=torch.bool),
+                    torch.zeros_like(padding, dtype=torch.bool),
+                ]
+            )
+            tokens = torch.cat([tokens, padding])
+        else:
+            tokens = tokens[: full * length]
+            target = torch.ones_like(tokens, dtype=torch.bool)
+        if self.bos_id is not None:
+            target &= tokens != self.bos_id
+        return Blocks(tokens.view(full, length), target.view(full, length))
+
+    def batch(
+        self, examples: Blocks, indices: list[int], generator: torch.Generator
+    ) -> tuple[Batch, int, int]:
+        input_ids = examples.input_ids[indices]
+        labels = torch.where(examples.target[indices], input_ids, -100)
+        return (
+            {"input_ids": input_ids, "labels": labels},
+            int((labels[:, 1:] != -100).sum()),
+            input_ids.numel(),
+        )
+
+    def loss(self, model: PreTrainedModel, batch: Batch) -> torch.Tensor:
+        # Right padding needs no attention mask: causal attention never looks ahead.
+        logits = model(input_ids=batch["input_ids"]).logits[:, :-1]
+        return F.cross_entropy(
+            logits.float().flatten(0, 1), batch["labels"][:, 1:].flatten(), reduction="sum"
+        )
+
+    def evaluate(
+        self, model: PreTrainedModel, examples: Blocks, config: ClmConfig
+    ) -> dict[str, float]:
+        count = (
+            len(examples) if not config.eval_examples else min(config.eval_examples, len(examples))
+        )
+        device = next(model.parameters()).device
+        total, targets = 0.0, 0
+        for start in range(0, count, config.batch_size):
+            batch, n, _ = self.batch(
+                examples, list(range(start, min(start + config.batch_size, count))), None
+            )
+            total += float(self.loss(model, {k: v.to(device) for k, v in batch.items()}))
+            targets += n
+        loss = total / max(targets, 1)
+        return {"loss": loss, "perplexity": math.exp(loss), "tokens": targets}
+
+
+def train_clm(config: ClmConfig, stop_after: int | None = None) -> Path:
+    """Train a causal LM; the final model (`AutoModelForCausalLM`) lands in `config.output`."""
+    return train(config, CausalLM(), stop_after=stop_after)

@@ -1,0 +1,188 @@
+"""Masked-LM recipe (BERT): `textebm train mlm`, or `train_mlm(MlmConfig(...))`.
+
+Examples are lines, each encoded `[CLS] line [SEP]` exactly as the energies encode a sentence;
+a line longer than the context is cut into pieces, each wrapped the same way. Batches are padded
+to their longest example. Of the real tokens (special tokens never), each is chosen with
+probability 0.15; a chosen token becomes [MASK] with probability 0.8, a random ordinary token with
+probability 0.1, and stays itself otherwise; the loss is the cross-entropy at the chosen tokens.
+
+The output layer, vocabulary-sized, runs only at the chosen positions (a forward pre-hook keeps
+only their rows): with a 10k-word vocabulary it is most of a small model's work at every position,
+so this, not the transformer, is where plain BERT training spends its time.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from transformers import AutoModelForMaskedLM, BertConfig, BertForMaskedLM, PreTrainedModel
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+from textebm.data.corpus import Documents, lines_of
+from textebm.errors import UsageError
+from textebm.recipes.config import MlmConfig
+from textebm.recipes.loop import Batch, derive_seed, train
+
+
+def pseudo_perplexity(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, sequences: list[list[int]]
+) -> float:
+    """exp(summed `norm` energy / number of scored tokens): every real token masked in turn."""
+    from textebm.energies import MaskedLMEnergy
+
+    energy = MaskedLMEnergy(model, tokenizer, kind="norm")
+    total, count = 0.0, 0
+    for start in range(0, len(sequences), 64):
+        chunk = sequences[start : start + 64]
+        input_ids, attention_mask = pad(chunk, tokenizer.pad_token_id)
+        result = energy(input_ids, attention_mask)
+        total += float(result.energy.sum())
+        count += int(result.scored.sum())
+    return math.exp(total / max(count, 1))
+
+
+def pad(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad to the longest: (input_ids, attention_mask), both (batch, length) int64."""
+    length = max(len(sequence) for sequence in sequences)
+    input_ids = torch.full((len(sequences), length), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(sequences), length), dtype=torch.long)
+    for i, sequence in enumerate(sequences):
+        input_ids[i, : len(sequence)] = torch.tensor(sequence)
+        attention_mask[i, : len(sequence)] = 1
+    return input_ids, attention_mask
+
+
+class _KeepRows:
+    """Forward pre-hook on the output layer: keep only the hidden states at `self.rows`."""
+
+    rows: torch.Tensor
+
+    def __call__(self, module: torch.nn.Module, args: tuple) -> tuple:
+        return (args[0][self.rows], *args[1:])
+
+
+class MaskedLM:
+    """The `Objective` of BERT-style masked-LM training (see the module notes)."""
+
+    name = "mlm"
+
+    def __init__(self, config: MlmConfig) -> None:
+        self.config = config
+        self._keep_rows = _KeepRows()
+
+    def check_tokenizer(self, tokenizer: PreTrainedTokenizerBase) -> None:
+        missing = [
+            name
+            for name in ("mask", "pad", "cls", "sep")
+            if getattr(tokenizer, f"{name}_token_id") is None
+        ]
+        if missing:
+            raise UsageError(
+                f"the tokenizer has no {', '.join(missing)} token, which a masked LM "
+                "needs; train one with `textebm train tokenizer`"
+            )
+        self._tokenizer = tokenizer
+        self.mask_id, self.pad_id = tokenizer.mask_token_id, tokenizer.pad_token_id
+        self.cls_id, self.sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
+        special = set(tokenizer.all_special_ids)
+        self.special_ids = torch.tensor(sorted(special))
+        self.ordinary_ids = torch.tensor([i for i in range(len(tokenizer)) if i not in special])
+
+    def build_model(self, config: MlmConfig, tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
+        if config.init_from is not None:
+            model = AutoModelForMaskedLM.from_pretrained(config.init_from)
+            limit = getattr(model.config, "max_position_embeddings", config.context_length)
+            if model.config.vocab_size < len(tokenizer) or limit < config.context_length:
+                raise UsageError(
+                    f"--init-from {config.init_from} takes {model.config.vocab_size} token ids "
+                    f"and {limit} positions; the tokenizer has {len(tokenizer)} tokens and "
+                    f"--context-length is {config.context_length}"
+                )
+            return model
+        return BertForMaskedLM(
+            BertConfig(
+                vocab_size=len(tokenizer),
+                hidden_size=config.hidden_size,
+                num_hidden_layers=config.layers,
+                num_attention_heads=config.heads,
+                intermediate_size=config.intermediate_size,
+                max_position_embeddings=config.context_length,
+                type_vocab_size=2,
+                hidden_dropout_prob=config.dropout,
+                attention_probs_dropout_prob=config.dropout,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        )
+
+    def examples(
+        self,
+        documents: Documents,
+        tokenizer: PreTrainedTokenizerBase,
+        config: MlmConfig,
+        train: bool,
+    ) -> list[list[int]]:
+        body = config.context_length - 2
+        examples = []
+        encoded = tokenizer(lines_of(documents), add_special_tokens=False)["input_ids"]
+        for ids in encoded:
+            for start in range(0, len(ids), body):
+                examples.append([self.cls_id, *ids[start : start + body], self.sep_id])
+        return examples
+
+    def batch(
+        self, examples: list[list[int]], indices: list[int], generator: torch.Generator
+    ) -> tuple[Batch, int, int]:
+        input_ids, attention_mask = pad([examples[i] for i in indices], self.pad_id)
+        ordinary = attention_mask.bool() & ~torch.isin(input_ids, self.special_ids)
+        draw = torch.rand(input_ids.shape, generator=generator)
+        chosen = ordinary & (draw < self.config.mlm_probability)
+        labels = torch.where(chosen, input_ids, -100)
+        action = torch.rand(input_ids.shape, generator=generator)
+        input_ids[chosen & (action < 0.8)] = self.mask_id
+        randomised = chosen & (action >= 0.8) & (action < 0.9)
+        picks = torch.randint(len(self.ordinary_ids), (int(randomised.sum()),), generator=generator)
+        input_ids[randomised] = self.ordinary_ids[picks]
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+        return batch, int(chosen.sum()), int(attention_mask.sum())
+
+    def loss(self, model: PreTrainedModel, batch: Batch) -> torch.Tensor:
+        labels = batch["labels"]
+        self._keep_rows.rows = labels != -100
+        handle = model.get_output_embeddings().register_forward_pre_hook(self._keep_rows)
+        try:
+            logits = model(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+            ).logits
+        finally:
+            handle.remove()
+        return F.cross_entropy(logits.float(), labels[self._keep_rows.rows], reduction="sum")
+
+    def evaluate(
+        self, model: PreTrainedModel, examples: list[list[int]], config: MlmConfig
+    ) -> dict[str, float]:
+        if config.eval_examples:
+            examples = examples[: config.eval_examples]
+        # The same masks at every evaluation, so that the losses compare across steps.
+        generator = torch.Generator().manual_seed(derive_seed(config.seed, "validation"))
+        device = next(model.parameters()).device
+        total, count = 0.0, 0
+        for start in range(0, len(examples), config.batch_size):
+            indices = list(range(start, min(start + config.batch_size, len(examples))))
+            batch, targets, _ = self.batch(examples, indices, generator)
+            total += float(self.loss(model, {k: v.to(device) for k, v in batch.items()}))
+            count += targets
+        loss = total / max(count, 1)
+        results = {"loss": loss, "perplexity": math.exp(loss)}
+        if config.pll_examples:
+            results["pseudo_perplexity"] = pseudo_perplexity(
+                model, self._tokenizer, examples[: config.pll_examples]
+            )
+        return results
+
+
+def train_mlm(config: MlmConfig, stop_after: int | None = None) -> Path:
+    """Train a masked LM; the final model (`AutoModelForMaskedLM`) lands in `config.output`."""
+    return train(config, MaskedLM(config), stop_after=stop_after)
