@@ -149,5 +149,12 @@ def test_two_processes_write_what_one_writes(wordlevel_dir, sentences, tmp_path)
         [*torchrun, *common, "-o", str(two)], env=env, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert two.read_text() == one.read_text()
-    assert len(two.read_text().splitlines()) == 35
+    # Same records in the same order; energies agree to float precision, not bitwise, since
+    # each process packs different copies together and BLAS blocks matrices by their shape.
+    records_one = [json.loads(line) for line in one.read_text().splitlines()]
+    records_two = [json.loads(line) for line in two.read_text().splitlines()]
+    assert len(records_two) == 35
+    for a, b in zip(records_one, records_two, strict=True):
+        assert (a["text"], a["tokens"], a["n_tokens"]) == (b["text"], b["tokens"], b["n_tokens"])
+        assert a["energy"] == pytest.approx(b["energy"], abs=1e-5)
+        assert a["token_energies"] == pytest.approx(b["token_energies"], abs=1e-5)
