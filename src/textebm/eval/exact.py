@@ -1,0 +1,176 @@
+"""Exact checks on a space small enough to enumerate: the target, the kernels' transition matrices,
+their stationary distributions, and total-variation distances.
+
+The space is every sequence of `length` tokens over a toy masked LM's whole ordinary vocabulary
+(its vocabulary is those words plus special tokens, so proposals need no restriction). For each
+block of positions B, the B-masked copy of each *context* (x without B) goes through the model
+once, and every state sharing that context reads the same logits: exactly the sharing the
+kernels rely on (q(x|x') and q(x'|x) come from one copy).
+
+Transition matrices are built from the kernels' own pieces: `Proposal.log_probs` for q,
+`log_acceptance` for a, `candidate_blocks` for which positions a step picks.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+
+from textebm.samplers.mh import log_acceptance, untempered
+from textebm.samplers.state import candidate_blocks
+
+TOY_WORDS = ("red", "green", "blue", "pink", "grey", "cyan")
+
+
+def toy_masked_lm(n_words: int = 4, seed: int = 0, init_scale: float = 10.0):
+    """A random 2-layer BERT over `n_words` words plus BERT's special tokens, built in memory.
+
+    init_scale multiplies BERT's initialiser range (0.02). At 1 the masked conditionals are
+    nearly those of one joint distribution (degenerate Gibbs is off by ~1e-4 in TV); at 10 they
+    are far from it (off by 0.08-0.17 on 4 words x length 3), which is what the checks need.
+    """
+    from transformers import BertForMaskedLM
+
+    from textebm.models.tiny import tiny_bert_config, wordlevel_tokenizer
+
+    if not 2 <= n_words <= len(TOY_WORDS):
+        raise ValueError(f"n_words must be in [2, {len(TOY_WORDS)}], not {n_words}")
+    tokenizer = wordlevel_tokenizer(words=list(TOY_WORDS[:n_words]))
+    config = tiny_bert_config(
+        len(tokenizer), pad_token_id=tokenizer.pad_token_id, initializer_range=0.02 * init_scale
+    )
+    with torch.random.fork_rng():  # the initialisers draw from the global RNG: leave it as it was
+        torch.manual_seed(seed)
+        model = BertForMaskedLM(config).eval()
+    return model, tokenizer
+
+
+def tv_distance(p: torch.Tensor, q: torch.Tensor) -> float:
+    """Total variation: half the L1 distance between two distributions over the same states."""
+    return 0.5 * float((p.double() - q.double()).abs().sum())
+
+
+def stationary(matrix: torch.Tensor) -> torch.Tensor:
+    """pi with pi P = pi, sum pi = 1, for a row-stochastic (N, N) float64 matrix."""
+    n = matrix.shape[0]
+    system = matrix.T - torch.eye(n, dtype=matrix.dtype)
+    system[-1] = 1.0
+    rhs = torch.zeros(n, dtype=matrix.dtype)
+    rhs[-1] = 1.0
+    return torch.linalg.solve(system, rhs)
+
+
+class ExactSpace:
+    """All `length`-token sequences over the ordinary words of `energy`'s tokenizer.
+
+    states: (N, length) word indices; tokens: (N, length + 2) ids with [CLS] and [SEP].
+    A state's index is its word indices read as a base-V number, first position most significant.
+    """
+
+    def __init__(self, energy, length: int) -> None:
+        tokenizer = energy.tokenizer
+        special = set(tokenizer.all_special_ids)
+        self.word_ids = torch.tensor([i for i in range(len(tokenizer)) if i not in special])
+        self.energy, self.length, self.V = energy, length, len(self.word_ids)
+        self.states = torch.tensor(list(itertools.product(range(self.V), repeat=length)))
+        self.n = len(self.states)
+        ids = self.word_ids[self.states]
+        ends = torch.ones(self.n, 1, dtype=torch.long)
+        self.tokens = torch.cat(
+            [ends * tokenizer.cls_token_id, ids, ends * tokenizer.sep_token_id], dim=1
+        )
+        self.attention_mask = torch.ones_like(self.tokens)
+        self.weights = self.V ** torch.arange(length - 1, -1, -1)
+        self._logits: dict[tuple[int, ...], torch.Tensor] = {}
+
+    def index(self, states: torch.Tensor) -> torch.Tensor:
+        return (states * self.weights).sum(dim=-1)
+
+    @torch.no_grad()
+    def energies(self) -> torch.Tensor:
+        """Untempered E(x) of every state, from the energy itself: (N,) float64."""
+        return untempered(self.energy, self.energy(self.tokens, self.attention_mask)).double()
+
+    def target(self, temperature: float) -> torch.Tensor:
+        """p(x) = exp(-E(x) / tau) / Z by enumeration: (N,) float64."""
+        return torch.softmax(-self.energies() / temperature, dim=0)
+
+    @torch.no_grad()
+    def block_logits(self, block: tuple[int, ...]) -> torch.Tensor:
+        """(N, len(block), vocab) logits of each state's block-masked copy, one pass per context."""
+        if block not in self._logits:
+            from textebm.samplers.proposals import masked_conditionals
+
+            context = self.states.clone()
+            context[:, list(block)] = 0
+            unique, inverse = torch.unique(self.index(context), return_inverse=True)
+            rows = torch.searchsorted(self.index(self.states), unique)  # a state per context
+            mask = torch.zeros_like(self.tokens, dtype=torch.bool)
+            mask[:, [p + 1 for p in block]] = True
+            cond = masked_conditionals(
+                self.energy, self.tokens[rows], self.attention_mask[rows], mask[rows]
+            )
+            logits = cond.head(cond.hidden[:, [p + 1 for p in block]])
+            self._logits[block] = logits[inverse]
+        return self._logits[block]
+
+
+def _block_moves(space: ExactSpace, kernel, block: tuple[int, ...]):
+    """For every state and every filling y of the block: (destination index (N, V^k),
+    log q(y | x) (N, V^k), log q(x_B | x) (N,)), from the kernel's own proposal."""
+    log_q = kernel.proposal_config.log_probs(
+        space.block_logits(block).flatten(0, 1), kernel.banned
+    ).reshape(space.n, len(block), -1)
+    log_q = log_q[:, :, space.word_ids].double()  # banned tokens have probability 0
+    fillings = torch.tensor(list(itertools.product(range(space.V), repeat=len(block))))
+    dest = space.states.unsqueeze(1).repeat(1, len(fillings), 1)
+    dest[:, :, list(block)] = fillings
+    j = torch.arange(len(block))
+    forward = log_q[:, j, fillings].sum(dim=-1)  # (N, V^k)
+    reverse = log_q[torch.arange(space.n).unsqueeze(1), j, space.states[:, list(block)]].sum(-1)
+    return space.index(dest), forward, reverse
+
+
+def transition_matrix(space: ExactSpace, kernel, systematic: bool = False) -> torch.Tensor:
+    """(N, N) float64 transition matrix of one step of `kernel` (MetropolisHastings or
+    DegenerateGibbs), random scan: blocks as `candidate_blocks`. systematic=True gives one sweep
+    of a systematic scan instead: the product of each contiguous block's matrix, in order."""
+    k = kernel.block_size
+    if systematic:
+        blocks = [tuple(range(s, min(s + k, space.length))) for s in range(0, space.length, k)]
+    else:
+        blocks = candidate_blocks(space.length, k, kernel.layout)
+    energy = space.energies() if _is_mh(kernel) else None  # Gibbs always accepts
+    total = torch.zeros(space.n, space.n, dtype=torch.float64)
+    diagonal = torch.arange(space.n)
+    for block in blocks:
+        dest, forward, reverse = _block_moves(space, kernel, block)
+        move = forward.exp()
+        if energy is not None:
+            log_a = log_acceptance(
+                energy.unsqueeze(1), energy[dest], forward, reverse.unsqueeze(1), kernel.tau
+            )
+            move = move * torch.exp(torch.clamp(log_a, max=0.0))
+        matrix = torch.zeros(space.n, space.n, dtype=torch.float64)
+        matrix.scatter_add_(1, dest, move)
+        matrix[diagonal, diagonal] += 1.0 - matrix.sum(dim=1)  # rejected moves stay
+        total = total @ matrix if systematic and block != blocks[0] else total + matrix
+    return total if systematic else total / len(blocks)
+
+
+def _is_mh(kernel) -> bool:
+    from textebm.samplers.mh import MetropolisHastings
+
+    return isinstance(kernel, MetropolisHastings)
+
+
+def empirical(space: ExactSpace, tokens: torch.Tensor) -> torch.Tensor:
+    """Distribution of sampled states (..., length + 2) token ids over the space: (N,) float64."""
+    lookup = torch.full((int(space.word_ids.max()) + 1,), -1, dtype=torch.long)
+    lookup[space.word_ids] = torch.arange(space.V)
+    words = lookup[tokens.reshape(-1, tokens.shape[-1])[:, 1:-1]]
+    if (words < 0).any():
+        raise ValueError("a sample is outside the space")
+    counts = torch.bincount(space.index(words), minlength=space.n).double()
+    return counts / counts.sum()

@@ -1,0 +1,157 @@
+"""The one chain loop: burn-in, thinning, annealing and progress, for any kernel.
+
+A kernel has `step(generator, state) -> (state, info)`, `energy_of(state)`, `block_size`,
+`at_temperature(tau)` and `energy` (whose `cost` counts the work). `run_chains` runs
+`burn_in + sweeps` sweeps, keeps the state after every `thin`-th sweep past the burn-in, and
+reports acceptance, novel transitions (accepted and different: the paper's telling statistic),
+energy traces, ESS and R-hat of the energy across chains.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from textebm.eval.mcmc import ess_bulk, rank_rhat, split_rhat
+from textebm.samplers.state import ChainState, steps_per_sweep
+
+Schedule = Callable[[int], float]
+
+
+def geometric_schedule(start: float, end: float, sweeps: int) -> Schedule:
+    """Temperature start at sweep 0 to end at sweep `sweeps - 1`, geometrically; then end."""
+    if not (start > 0 and end > 0):
+        raise ValueError(f"temperatures must be positive, not {start} and {end}")
+
+    def temperature(sweep: int) -> float:
+        fraction = min(sweep / max(sweeps - 1, 1), 1.0)
+        return start * (end / start) ** fraction
+
+    return temperature
+
+
+@dataclass
+class Samples:
+    """What `run_chains` returns.
+
+    tokens: (kept, chains, length) int64, the kept states (special tokens included).
+    sweeps: (kept,) the sweep after which each was kept, 1-based, counting the burn-in.
+    energies: (kept, chains) their untempered energies.
+    trace: (burn_in + sweeps, chains) the energy after every sweep.
+    state: the final state.
+    diagnostics: acceptance, novel transitions, ESS, R-hat, cost, time (JSON-ready).
+    """
+
+    tokens: torch.Tensor
+    sweeps: list[int]
+    energies: torch.Tensor
+    trace: torch.Tensor
+    state: ChainState
+    diagnostics: dict = field(default_factory=dict)
+
+
+def _finite(value: float) -> float | None:
+    return None if math.isnan(value) or math.isinf(value) else value
+
+
+def run_chains(
+    kernel,
+    state: ChainState,
+    generator: torch.Generator,
+    sweeps: int,
+    burn_in: int = 0,
+    thin: int = 1,
+    schedule: Schedule | None = None,
+    progress: bool = True,
+) -> Samples:
+    """Run every chain for `burn_in + sweeps` sweeps and keep every `thin`-th after burn-in.
+
+    schedule: target temperature of each sweep (0-based, burn-in included); None keeps the
+        kernel's. A progress bar shows when `progress` and the CI variable is unset.
+    """
+    if sweeps < 1 or burn_in < 0 or thin < 1:
+        raise ValueError(f"need sweeps >= 1, burn_in >= 0, thin >= 1: {sweeps}, {burn_in}, {thin}")
+    from tqdm.auto import tqdm
+
+    per_sweep = steps_per_sweep(state.free, kernel.block_size)
+    total = burn_in + sweeps
+    chains = state.tokens.shape[0]
+    counts = {name: torch.zeros(chains, device=state.tokens.device) for name in ("acc", "nov")}
+    burn_counts = {name: torch.zeros_like(counts["acc"]) for name in ("acc", "nov")}
+    kept, kept_sweeps, kept_energy, trace, temperatures = [], [], [], [], []
+    cost_before = _costs(kernel)
+    started = time.perf_counter()
+    bar = tqdm(total=total, unit="sweep", disable=not progress or bool(os.environ.get("CI")))
+    for sweep in range(total):
+        current = kernel if schedule is None else kernel.at_temperature(schedule(sweep))
+        temperatures.append(current.tau)
+        tally = burn_counts if sweep < burn_in else counts
+        for _ in range(per_sweep):
+            state, info = current.step(generator, state)
+            tally["acc"] += info.accepted
+            tally["nov"] += info.novel
+        energy = current.energy_of(state)
+        trace.append(energy)
+        if sweep >= burn_in and (sweep + 1 - burn_in) % thin == 0:
+            kept.append(state.tokens)
+            kept_sweeps.append(sweep + 1)
+            kept_energy.append(energy)
+        bar.update(1)
+    bar.close()
+    seconds = time.perf_counter() - started
+    trace = torch.stack(trace).float().cpu()
+    post = trace[burn_in:].T  # (chains, draws)
+    steps = sweeps * per_sweep
+    diagnostics = {
+        "chains": chains,
+        "sweeps": sweeps,
+        "burn_in": burn_in,
+        "thin": thin,
+        "steps_per_sweep": per_sweep,
+        "block_size": kernel.block_size,
+        "temperature": {"first": temperatures[0], "last": temperatures[-1]},
+        "acceptance_rate": float(counts["acc"].sum()) / (steps * chains),
+        "novel_transition_rate": float(counts["nov"].sum()) / (steps * chains),
+        "acceptance_rate_per_chain": (counts["acc"] / steps).tolist(),
+        "novel_transition_rate_per_chain": (counts["nov"] / steps).tolist(),
+        "burn_in_acceptance_rate": _rate(burn_counts["acc"], burn_in * per_sweep * chains),
+        "energy_mean": float(post.mean()),
+        "energy_ess_bulk": _finite(ess_bulk(post)),
+        "energy_rhat": _finite(rank_rhat(post)),
+        "energy_split_rhat": _finite(split_rhat(post)),
+        "cost": {k: after - cost_before[k] for k, after in _costs(kernel).items()},
+        "seconds": seconds,
+        "sweeps_per_second": total / seconds if seconds > 0 else None,
+    }
+    return Samples(
+        tokens=torch.stack(kept).cpu(),
+        sweeps=kept_sweeps,
+        energies=torch.stack(kept_energy).float().cpu(),
+        trace=trace,
+        state=state,
+        diagnostics=diagnostics,
+    )
+
+
+def _rate(count: torch.Tensor, total: int) -> float | None:
+    return float(count.sum()) / total if total else None
+
+
+def _costs(kernel) -> dict[str, int]:
+    """Sequences, calls and tokens so far, over the target and the proposal source."""
+    sources = {id(kernel.energy): kernel.energy}
+    source = getattr(kernel, "source", None)
+    if source is not None:
+        sources[id(source)] = source
+    totals = {"sequences": 0, "calls": 0, "tokens": 0}
+    for energy in sources.values():
+        cost = getattr(energy, "cost", None)
+        if cost is not None:
+            for key in totals:
+                totals[key] += getattr(cost, key)
+    return totals

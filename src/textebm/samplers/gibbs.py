@@ -1,0 +1,112 @@
+"""Degenerate Gibbs sampling (Wang & Cho 2019, "BERT has a mouth and it must speak").
+
+Mask a position (or a block), redraw it from the masked conditional(s), always accept. It would be
+Gibbs sampling if the conditionals were those of one joint distribution; a masked LM's are not, so
+its stationary distribution is not exp(-E(x)) for either masked-LM energy (`textebm verify` shows
+by how much). It is the baseline MH must beat, run as a chain exactly like MH.
+
+Cost: one sequence per chain per step (the masked copy); no energy is needed to move. The driver
+still evaluates E(x) once per sweep for the energy trace (T sequences per chain).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import cached_property
+
+import torch
+
+from textebm.samplers.mh import untempered
+from textebm.samplers.proposals import (
+    Proposal,
+    banned_tokens,
+    fill_masks,
+    masked_conditionals,
+    sample,
+)
+from textebm.samplers.state import LAYOUTS, SCANS, ChainState, StepInfo, choose_sites
+
+
+@dataclass(frozen=True)
+class DegenerateGibbs:
+    """source: the masked-LM energy whose conditionals are drawn from (and that scores traces).
+    temperature, top_k, top_p: reshape the conditionals (`Proposal`); top_k=1 is argmax.
+    block_size, scan, layout: which positions a step redraws (`state.choose_sites`); a block is
+        drawn position by position from the copy with the whole block masked.
+    """
+
+    source: object
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    block_size: int = 1
+    scan: str = "random"
+    layout: str = "contiguous"
+
+    def __post_init__(self) -> None:
+        if self.scan not in SCANS:
+            raise ValueError(f"scan must be one of {SCANS}, not {self.scan!r}")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, not {self.layout!r}")
+        if self.block_size < 1:
+            raise ValueError(f"block_size must be >= 1, not {self.block_size}")
+
+    @property
+    def energy(self):
+        return self.source
+
+    @property
+    def tau(self) -> float:
+        return self.temperature
+
+    @property
+    def proposal_config(self) -> Proposal:
+        return Proposal(self.temperature, self.top_k, self.top_p)
+
+    @cached_property
+    def banned(self) -> torch.Tensor:
+        head = self.source.head
+        return banned_tokens(self.source.tokenizer, head.out_features, head.weight.device)
+
+    def at_temperature(self, temperature: float) -> DegenerateGibbs:
+        return replace(self, temperature=temperature)
+
+    @torch.no_grad()
+    def init(self, tokens, attention_mask, free, generator) -> tuple[ChainState, int]:
+        tokens, passes = fill_masks(
+            self.source,
+            self.proposal_config,
+            self.banned,
+            tokens,
+            attention_mask,
+            free,
+            generator,
+        )
+        return ChainState(tokens, attention_mask, free), passes
+
+    @torch.no_grad()
+    def energy_of(self, state: ChainState) -> torch.Tensor:
+        """Untempered E(x) of every chain (T sequences per chain)."""
+        return untempered(self.source, self.source(state.tokens, state.attention_mask))
+
+    @torch.no_grad()
+    def step(self, generator: torch.Generator, state: ChainState) -> tuple[ChainState, StepInfo]:
+        tokens = state.tokens
+        sites = choose_sites(
+            state.free, state.step, generator, self.block_size, self.scan, self.layout
+        )
+        conditionals = masked_conditionals(self.source, tokens, state.attention_mask, sites)
+        row, col = sites.nonzero(as_tuple=True)
+        log_q = self.proposal_config.log_probs(conditionals.logits(row, col), self.banned)
+        proposal = tokens.clone()
+        proposal[row, col] = sample(log_q, generator)
+        ones = torch.ones(tokens.shape[0], device=tokens.device)
+        info = StepInfo(
+            sites=sites,
+            proposal=proposal,
+            acceptance=ones,
+            accepted=ones.bool(),
+            novel=(proposal != tokens).any(dim=1),
+            log_ratio=torch.full_like(ones, float("nan")),
+        )
+        return state.replace(tokens=proposal, step=state.step + 1), info

@@ -1,0 +1,218 @@
+"""`textebm sample` end to end: outputs, conditioning, determinism, one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from textebm.cli.main import main
+from textebm.energies import MaskedLMEnergy
+
+
+@pytest.fixture(autouse=True)
+def _no_progress(monkeypatch):
+    monkeypatch.setenv("CI", "1")
+
+
+def _sample(args: list[str], capsys) -> tuple[int, str]:
+    code = main(["sample", *args])
+    return code, capsys.readouterr().err
+
+
+def _records(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_writes_samples_diagnostics_and_trace(wordlevel_dir, wordlevel, tmp_path, capsys):
+    out = tmp_path / "run.jsonl"
+    args = [
+        "--model",
+        str(wordlevel_dir),
+        "--energy",
+        "raw",
+        "--length",
+        "5",
+        "--chains",
+        "3",
+        "--sweeps",
+        "6",
+        "--burn-in",
+        "2",
+        "--thin",
+        "3",
+        "-o",
+        str(out),
+    ]
+    code, err = _sample(args, capsys)
+    assert code == 0, err
+    records = _records(out)
+    assert [(r["sweep"], r["chain"]) for r in records] == [(s, c) for s in (5, 8) for c in range(3)]
+    assert set(records[0]) == {"chain", "sweep", "text", "token_ids", "energy"}
+    model, tokenizer = wordlevel
+    energy = MaskedLMEnergy(model, tokenizer, kind="raw")
+    special = set(tokenizer.all_special_ids)
+    for record in records:
+        assert len(record["token_ids"]) == 5 and not special & set(record["token_ids"])
+        assert record["text"] == tokenizer.decode(record["token_ids"])
+        assert record["energy"] == pytest.approx(
+            energy.score_texts([record["text"]])[0].energy, abs=1e-4
+        )
+    diagnostics = json.loads((tmp_path / "run.diagnostics.json").read_text())
+    assert diagnostics["init"]["from"] == "all-mask"
+    assert diagnostics["init"]["masks_filled_by_proposals"] == 15
+    for key in ("acceptance_rate", "novel_transition_rate", "energy_ess_bulk", "energy_rhat"):
+        assert key in diagnostics
+    assert diagnostics["settings"]["seed"] == 0
+    assert (tmp_path / "run.trace.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_same_seed_same_output(wordlevel_dir, tmp_path, capsys):
+    outputs = []
+    for name, seed in (("a", "1"), ("b", "1"), ("c", "2")):
+        out = tmp_path / f"{name}.jsonl"
+        args = [
+            "--model",
+            str(wordlevel_dir),
+            "--length",
+            "4-6",
+            "--chains",
+            "3",
+            "--sweeps",
+            "4",
+            "--burn-in",
+            "0",
+            "--thin",
+            "2",
+            "--seed",
+            seed,
+            "-o",
+            str(out),
+        ]
+        assert _sample(args, capsys)[0] == 0
+        outputs.append(out.read_text())
+    assert outputs[0] == outputs[1] != outputs[2]
+    assert len({len(r["token_ids"]) for r in _records(tmp_path / "a.jsonl")}) >= 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "check"),
+    [
+        (
+            ["--init", "the [MASK] sat on the [MASK] .", "--fixed"],
+            lambda texts: all(t.startswith("the ") and " sat on the " in t for t in texts),
+        ),
+        (
+            ["--prefix", "the cat", "--length", "5"],
+            lambda texts: all(t.startswith("the cat ") and len(t.split()) == 5 for t in texts),
+        ),
+        (
+            ["--init", "the cat sat on the mat"],
+            lambda texts: all(len(t.split()) == 6 for t in texts),
+        ),
+        (
+            ["--length", "5", "--sampler", "gibbs", "--block-size", "2", "--top-k", "5"],
+            lambda texts: all(len(t.split()) == 5 for t in texts),
+        ),
+        (
+            [
+                "--length",
+                "5",
+                "--block-size",
+                "2",
+                "--block-layout",
+                "scattered",
+                "--scan",
+                "systematic",
+                "--top-p",
+                "0.9",
+                "--proposal-temperature",
+                "1.5",
+                "--anneal-to",
+                "0.5",
+            ],
+            lambda texts: all(len(t.split()) == 5 for t in texts),
+        ),
+    ],
+)
+def test_conditioning_and_samplers(wordlevel_dir, tmp_path, capsys, extra, check):
+    out = tmp_path / "out.jsonl"
+    args = [
+        "--model",
+        str(wordlevel_dir),
+        "--chains",
+        "2",
+        "--sweeps",
+        "3",
+        "--burn-in",
+        "1",
+        "--thin",
+        "1",
+        *extra,
+        "-o",
+        str(out),
+    ]
+    code, err = _sample(args, capsys)
+    assert code == 0, err
+    texts = [r["text"] for r in _records(out)]
+    assert len(texts) == 6 and check(texts)
+
+
+@pytest.mark.parametrize("decode", ["argmax", "sample"])
+def test_mask_predict(wordlevel_dir, tmp_path, capsys, decode):
+    out = tmp_path / "mp.jsonl"
+    args = [
+        "--model",
+        str(wordlevel_dir),
+        "--sampler",
+        "mask-predict",
+        "--length",
+        "6",
+        "--chains",
+        "3",
+        "--sweeps",
+        "4",
+        "--decode",
+        decode,
+        "-o",
+        str(out),
+    ]
+    assert _sample(args, capsys)[0] == 0
+    records = _records(out)
+    assert [r["sweep"] for r in records] == [4, 4, 4]
+    distinct = len({r["text"] for r in records})
+    assert distinct == 1 if decode == "argmax" else distinct > 1
+    diagnostics = json.loads((tmp_path / "mp.diagnostics.json").read_text())
+    assert diagnostics["iterations"] == 4 and diagnostics["masked_per_iteration"][0] == 18
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--length", "200"],
+            "--length 200 needs 202 tokens with special tokens; the model takes at most 128",
+        ),
+        (["--init", "the cat sat", "--fixed"], "--init: a fixed template needs at least one"),
+        (["--length", "5", "--top-p", "0"], "--top-p must be in (0, 1], not 0.0"),
+        (["--length", "5", "--top-p", "1.5"], "--top-p must be in (0, 1]"),
+        (["--length", "5", "--temperature", "0"], "--temperature must be positive"),
+        (["--length", "5", "--top-k", "-1"], "--top-k must be >= 0"),
+        (["--length", "5", "--chains", "0"], "--chains must be >= 1"),
+        (["--length", "5", "--thin", "0"], "--thin must be >= 1"),
+        (["--length", "3", "--block-size", "4"], "--block-size 4 is more than the 3 positions"),
+        (["--length", "x"], "--length must be a number L or a range A-B"),
+        (["--length", "6-4"], "A <= B"),
+        (["--fixed", "--length", "4"], "--fixed needs --init"),
+        (["--prefix", "the cat"], "--prefix TEXT needs --length"),
+        (["--prefix", "the cat", "--length", "2"], "nothing to sample after a prefix"),
+        (["--init", "the cat", "--length", "4"], "give --init TEXT alone"),
+        ([], "say what to sample"),
+    ],
+)
+def test_bad_arguments_are_one_line_exit_2(wordlevel_dir, tmp_path, capsys, args, message):
+    out = tmp_path / "out.jsonl"
+    code, err = _sample(["--model", str(wordlevel_dir), *args, "-o", str(out)], capsys)
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
