@@ -5,14 +5,20 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from textebm.cli.main import main
 from textebm.energies import MaskedLMEnergy
 
 
 @pytest.fixture(autouse=True)
-def _no_progress(monkeypatch):
+def _quiet_and_one_thread(monkeypatch):
+    """No progress bars; one thread (tiny model: extra threads only slow it down when busy)."""
     monkeypatch.setenv("CI", "1")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _sample(args: list[str], capsys) -> tuple[int, str]:
@@ -200,6 +206,7 @@ def test_mask_predict(wordlevel_dir, tmp_path, capsys, decode):
         (["--length", "5", "--top-k", "-1"], "--top-k must be >= 0"),
         (["--length", "5", "--chains", "0"], "--chains must be >= 1"),
         (["--length", "5", "--thin", "0"], "--thin must be >= 1"),
+        (["--length", "5", "--sweeps", "3", "--thin", "4"], "--thin 4 is more than --sweeps 3"),
         (["--length", "3", "--block-size", "4"], "--block-size 4 is more than the 3 positions"),
         (["--length", "x"], "--length must be a number L or a range A-B"),
         (["--length", "6-4"], "A <= B"),

@@ -44,6 +44,16 @@ def test_burn_in_thinning_and_diagnostics(wordlevel, energy, kernel_type, monkey
     assert samples.tokens[-1][1, 4:].tolist() == state.tokens[1, 4:].tolist()  # [SEP] + padding
 
 
+def test_thinning_past_the_end_keeps_nothing(wordlevel, energy):
+    _, tokenizer = wordlevel
+    kernel = MetropolisHastings(energy)
+    generator = torch.Generator().manual_seed(0)
+    state, _ = kernel.init(*from_lengths(tokenizer, [4, 3]).astuple(), generator)
+    samples = run_chains(kernel, state, generator, sweeps=2, thin=5, progress=False)
+    assert samples.tokens.shape == (0, 2, 6) and samples.energies.shape == (0, 2)
+    assert samples.sweeps == [] and samples.trace.shape == (2, 2)
+
+
 def test_annealing_follows_the_schedule(wordlevel, energy):
     _, tokenizer = wordlevel
     seen = []

@@ -108,6 +108,8 @@ def _check_numbers(args: argparse.Namespace) -> None:
     for ok, message in checks:
         if not ok:
             raise UsageError(message)
+    if args.thin > args.sweeps and args.sampler != "mask-predict":
+        raise UsageError(f"--thin {args.thin} is more than --sweeps {args.sweeps}: nothing kept")
     if args.fixed and args.init is None:
         raise UsageError("--fixed needs --init TEXT (a template with [MASK]s)")
     if args.init is not None and (args.length is not None or args.prefix is not None):
@@ -202,12 +204,18 @@ def _settings(args: argparse.Namespace, device) -> dict:
 
 
 def _records(energy, tokens, mask, energies, sweeps) -> list[dict]:
-    """One record per (kept sweep, chain): tokens without special tokens, untempered energy."""
+    """One record per (kept sweep, chain): tokens without special tokens, untempered energy.
+
+    tokens: (kept, chains, length) on the CPU; mask: (chains, length); energies: (kept, chains).
+    """
+    import torch
+
+    special = torch.tensor(sorted(set(energy.tokenizer.all_special_ids)))
     records = []
     for k, sweep in enumerate(sweeps):
-        keep = energy.scorable(tokens[k], mask)
+        keep = mask.bool() & ~torch.isin(tokens[k], special)
         for chain in range(tokens.shape[1]):
-            ids = tokens[k, chain][keep[chain].to(tokens.device)].tolist()
+            ids = tokens[k, chain][keep[chain]].tolist()
             records.append(
                 {
                     "chain": chain,

@@ -128,10 +128,12 @@ def run_chains(
         "seconds": seconds,
         "sweeps_per_second": total / seconds if seconds > 0 else None,
     }
+    if not kept:  # thin > sweeps
+        kept, kept_energy = [state.tokens[:0]], [trace[0, :0]]
     return Samples(
-        tokens=torch.stack(kept).cpu(),
+        tokens=torch.stack(kept).cpu().reshape(len(kept_sweeps), *state.tokens.shape),
         sweeps=kept_sweeps,
-        energies=torch.stack(kept_energy).float().cpu(),
+        energies=torch.stack(kept_energy).float().cpu().reshape(len(kept_sweeps), chains),
         trace=trace,
         state=state,
         diagnostics=diagnostics,

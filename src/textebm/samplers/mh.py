@@ -100,7 +100,9 @@ class MetropolisHastings:
 
     @property
     def tau(self) -> float:
-        return self.temperature if self.temperature is not None else self.energy.temperature
+        if self.temperature is not None:
+            return self.temperature
+        return getattr(self.energy, "temperature", 1.0)
 
     @property
     def proposal_config(self) -> Proposal:
@@ -139,8 +141,11 @@ class MetropolisHastings:
             free,
             generator,
         )
-        output = self.energy(tokens, attention_mask, return_conditionals=self.cached)
-        hidden = output.conditionals.hidden if self.cached else None
+        if self.cached:
+            output = self.energy(tokens, attention_mask, return_conditionals=True)
+            hidden = output.conditionals.hidden
+        else:  # any energy: only E(x) is carried
+            output, hidden = self.energy(tokens, attention_mask), None
         state = ChainState(tokens, attention_mask, free, untempered(self.energy, output), hidden)
         return state, passes
 
