@@ -136,12 +136,19 @@ def transition_matrix(space: ExactSpace, kernel, systematic: bool = False) -> to
     """(N, N) float64 transition matrix of one step of `kernel` (MetropolisHastings or
     DegenerateGibbs), random scan: blocks as `candidate_blocks`. systematic=True gives one sweep
     of a systematic scan instead: the product of each contiguous block's matrix, in order."""
+    proposer = kernel.proposer if _is_mh(kernel) else kernel.source
+    if proposer.model is not space.energy.model:
+        raise ValueError("the space's energy must be the masked LM the kernel proposes with")
     k = kernel.block_size
     if systematic:
         blocks = [tuple(range(s, min(s + k, space.length))) for s in range(0, space.length, k)]
     else:
         blocks = candidate_blocks(space.length, k, kernel.layout)
-    energy = space.energies() if _is_mh(kernel) else None  # Gibbs always accepts
+    energy = None  # Gibbs always accepts; MH's target may be another energy than the proposer's
+    if _is_mh(kernel):
+        with torch.no_grad():
+            output = kernel.energy(space.tokens, space.attention_mask)
+        energy = untempered(kernel.energy, output).double()
     total = torch.zeros(space.n, space.n, dtype=torch.float64)
     diagonal = torch.arange(space.n)
     for block in blocks:
