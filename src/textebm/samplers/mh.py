@@ -208,7 +208,7 @@ class MetropolisHastings:
                 output = self.energy(proposal[rows], state.attention_mask[rows])
                 energy[rows] = untempered(self.energy, output)
             return energy, None
-        # x' differs from x at one position t only: x''s t-masked copy is x''s, already cached.
+        # Where x' differs from x at one position t only, x''s t-masked copy is x's: cached.
         single = diff & (diff.sum(dim=1, keepdim=True) == 1)
         recompute = changed.unsqueeze(1) & ~single
         output = self.energy(
