@@ -81,7 +81,7 @@ def test_default_scale_gibbs_is_nearly_exact():
 def test_samplers_on_64_states():
     """The real kernels and driver, 256 chains x 100 kept sweeps = 25,600 samples (energy ESS
     about 10^4): MH within 0.03 of the target in TV, degenerate Gibbs well outside."""
-    config = VerifyConfig(sample_targets=(("norm", 1.0),))
+    config = VerifyConfig(sample_targets=(("norm", 1.0, 100),))
     with one_thread():
         rows = sampled_rows(config)
     print(format_table(rows))
@@ -104,7 +104,7 @@ def test_empirical_counts_states(toy):
 @pytest.mark.slow
 def test_full_verify_table():
     """What `textebm verify` prints: 1,296-state exact checks for norm, raw and tau = 0.5, and
-    sampled checks on 64 states for norm (tau 1) and raw (tau 0.5)."""
+    sampled checks on 64 states for norm (tau 1, 25,600 samples) and raw (tau 0.5, 51,200)."""
     rows = verify()
     print(format_table(rows))
     assert len(rows) == 15 + 6
