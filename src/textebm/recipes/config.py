@@ -149,6 +149,14 @@ class TrainConfig:
     max_grad_norm: float = option(
         1.0, "clip the gradient norm to this (0 = no clipping)", "optimisation"
     )
+    time_budget: float = option(
+        0.0,
+        "train for this many minutes of wall time (evaluations included) and decay the learning "
+        "rate over them instead of over --max-steps, which stays an upper bound; 0 = off. The "
+        "schedule then follows the clock, so a resumed run is not bit-identical",
+        "optimisation",
+        metavar="MINUTES",
+    )
     mixed_precision: str = option(
         "no",
         "bf16 (CPUs with bf16 support, recent GPUs) or fp16 (GPUs only)",
@@ -239,6 +247,8 @@ class TrainConfig:
             )
         if not 0 <= self.dropout < 1 or not 0 <= self.warmup_fraction <= 1:
             raise UsageError("dropout must lie in [0, 1) and warmup_fraction in [0, 1]")
+        if self.time_budget < 0:
+            raise UsageError(f"time_budget must be 0 or more minutes, not {self.time_budget}")
         if not self.learning_rate > 0:
             raise UsageError(f"learning_rate must be positive, not {self.learning_rate}")
 

@@ -108,14 +108,26 @@ def micro_batch_order(n_examples: int, batch_size: int, seed: int, index: int) -
     return _epoch_order(n_examples, seed, epoch)[j * batch_size : (j + 1) * batch_size].tolist()
 
 
-def learning_rate(config: TrainConfig, step: int) -> float:
-    """Learning rate of optimizer step `step` (0-based): linear warm-up, then decay to 0."""
-    warmup = int(config.warmup_fraction * config.max_steps)
-    if step < warmup:
-        return config.learning_rate * (step + 1) / warmup
-    if config.schedule == "constant":
-        return config.learning_rate
-    progress = (step - warmup) / max(1, config.max_steps - warmup)
+def learning_rate(config: TrainConfig, step: int, elapsed: float | None = None) -> float:
+    """Learning rate of optimizer step `step` (0-based): linear warm-up, then decay to 0.
+
+    With `config.time_budget`, `elapsed` (minutes trained so far) replaces the step: warm-up and
+    decay run over the budget's minutes, so the rate reaches 0 when the time is up.
+    """
+    if config.time_budget and elapsed is not None:
+        fraction = min(elapsed / config.time_budget, 1.0)
+        if fraction < config.warmup_fraction:
+            return config.learning_rate * max(fraction / config.warmup_fraction, 1e-3)
+        if config.schedule == "constant":
+            return config.learning_rate
+        progress = (fraction - config.warmup_fraction) / max(1e-9, 1 - config.warmup_fraction)
+    else:
+        warmup = int(config.warmup_fraction * config.max_steps)
+        if step < warmup:
+            return config.learning_rate * (step + 1) / warmup
+        if config.schedule == "constant":
+            return config.learning_rate
+        progress = (step - warmup) / max(1, config.max_steps - warmup)
     if config.schedule == "cosine":
         return config.learning_rate * 0.5 * (1 + math.cos(math.pi * progress))
     return config.learning_rate * (1 - progress)
@@ -164,8 +176,10 @@ def prepare_output(config: TrainConfig, write: bool = True) -> None:
         free = {
             f.name for f in dataclasses.fields(config) if not f.metadata.get("fingerprint", True)
         }
-        old = {k: v for k, v in saved.items() if k not in free}
         new = config.fingerprint()
+        # A field added since the run was saved counts as its default there.
+        defaults = {f.name: f.default for f in dataclasses.fields(config) if f.name not in saved}
+        old = {k: v for k, v in {**defaults, **saved}.items() if k not in free and k in new}
         changed = sorted(k for k in set(old) | set(new) if old.get(k, "-") != new.get(k, "-"))
         if changed:
             detail = ", ".join(
@@ -280,7 +294,7 @@ def train(config: TrainConfig, objective: Objective, stop_after: int | None = No
     model.train()
     optimizer = _optimizer(model.to(accelerator.device), config)
     world, rank = accelerator.num_processes, accelerator.process_index
-    start = 0
+    start, trained_minutes = 0, 0.0
     resume_from = checkpoint.latest_checkpoint(output)
     if resume_from is not None:
         state = checkpoint.read_state(resume_from)
@@ -291,6 +305,7 @@ def train(config: TrainConfig, objective: Objective, stop_after: int | None = No
             )
         checkpoint.load_checkpoint(resume_from, model, optimizer)
         start = state["step"]
+        trained_minutes = state.get("minutes", 0.0)
     metrics = MetricsLog(output / "metrics.jsonl", enabled=main)
     metrics.truncate(start)
     accelerator.wait_for_everyone()
@@ -306,13 +321,14 @@ def train(config: TrainConfig, objective: Objective, stop_after: int | None = No
         accelerator.wait_for_everyone()
 
     def save(step: int) -> None:
+        trained = minutes()  # on every process: it is a collective
         if main:
             checkpoint.save_checkpoint(
                 output,
                 step,
                 model,
                 optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer,
-                {"recipe": objective.name, "processes": world},
+                {"recipe": objective.name, "processes": world, "minutes": trained},
                 keep=config.keep_checkpoints,
             )
         accelerator.wait_for_everyone()
@@ -328,8 +344,16 @@ def train(config: TrainConfig, objective: Objective, stop_after: int | None = No
     window_loss = torch.zeros((), device=accelerator.device)
     window_targets, window_tokens, window_seconds = 0, 0, 0.0
     accumulation = config.grad_accumulation
-    last = start
+    last, finished = start, False
+    clock = time.perf_counter()
+
+    def minutes() -> float:
+        """Wall minutes trained, over resumes; the slowest process's, so that all agree."""
+        elapsed = torch.tensor(trained_minutes + (time.perf_counter() - clock) / 60)
+        return float(accelerator.reduce(elapsed.to(accelerator.device), reduction="max"))
+
     for step in range(start, config.max_steps):
+        rate = learning_rate(config, step, minutes() if config.time_budget else None)
         step_start = time.perf_counter()
         micro = [(step * accumulation + a) * world + rank for a in range(accumulation)]
         batches = []
@@ -352,7 +376,7 @@ def train(config: TrainConfig, objective: Objective, stop_after: int | None = No
         if config.max_grad_norm > 0:
             accelerator.clip_grad_norm_(module.parameters(), config.max_grad_norm)
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(config, step)
+            group["lr"] = rate
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         window_seconds += time.perf_counter() - step_start  # training only, not eval or saving
@@ -360,31 +384,34 @@ def train(config: TrainConfig, objective: Objective, stop_after: int | None = No
         window_tokens += tokens
         done = last = step + 1
         bar.update(1)
+        finished = done == config.max_steps or (
+            config.time_budget > 0 and minutes() >= config.time_budget
+        )
 
-        if done % config.log_every == 0 or done == config.max_steps:
+        if done % config.log_every == 0 or finished:
             total = float(accelerator.reduce(window_loss, reduction="sum"))
             record = {
                 "step": done,
                 "split": "train",
                 "loss": total / max(window_targets, 1),
-                "learning_rate": learning_rate(config, step),
+                "learning_rate": rate,
                 "tokens": window_tokens,
                 "tokens_per_second": window_tokens / window_seconds,
             }
+            if config.time_budget:
+                record["minutes"] = minutes()
             metrics.write(record)
             bar.set_postfix(loss=f"{record['loss']:.3f}")
             window_loss.zero_()
             window_targets, window_tokens, window_seconds = 0, 0, 0.0
-        if (config.eval_every and done % config.eval_every == 0) or done == config.max_steps:
+        if (config.eval_every and done % config.eval_every == 0) or finished:
             evaluate(done)
-        if (
-            config.checkpoint_every and done % config.checkpoint_every == 0
-        ) or done == config.max_steps:
+        if (config.checkpoint_every and done % config.checkpoint_every == 0) or finished:
             save(done)
-        if stop_after is not None and done >= stop_after:
+        if finished or (stop_after is not None and done >= stop_after):
             break
     bar.close()
-    if last == config.max_steps and main:
+    if (finished or last == config.max_steps) and main:
         model.save_pretrained(output)
         tokenizer.save_pretrained(output)
     accelerator.wait_for_everyone()
