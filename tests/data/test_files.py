@@ -51,3 +51,14 @@ def test_atomic_write_into_a_missing_folder(tmp_path):
         atomic_write(tmp_path / "nope" / "out.txt"),
     ):
         pass
+
+
+def test_atomic_write_gives_ordinary_permissions(tmp_path):
+    import os
+
+    target = tmp_path / "out.txt"
+    with atomic_write(target) as handle:
+        handle.write("x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask

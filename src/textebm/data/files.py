@@ -65,6 +65,10 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
     if path.parent and not path.parent.exists():
         raise UsageError(f"output folder does not exist: {path.parent}")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # mkstemp makes the file private (0600); give it the permissions a plain open() would.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         with open(fd, mode, encoding=None if "b" in mode else "utf-8") as handle:
             yield handle
