@@ -60,6 +60,20 @@ def read_corpus(path: str | Path, text_column: str | None = None) -> Documents:
     return documents
 
 
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
 def _load_dataset(name: str, split: str | None):
     try:
         import datasets
@@ -68,6 +82,11 @@ def _load_dataset(name: str, split: str | None):
             "--dataset needs the datasets library: pip install 'textebm[datasets]'"
         ) from None
     path = Path(name)
+    if not path.exists() and not _hub_reachable():
+        # Offline: look in the local cache only, rather than retrying the hub for a minute.
+        import huggingface_hub.constants
+
+        datasets.config.HF_HUB_OFFLINE = huggingface_hub.constants.HF_HUB_OFFLINE = True
     try:
         if path.is_dir() and (
             (path / "dataset_dict.json").exists() or (path / "state.json").exists()
@@ -81,7 +100,8 @@ def _load_dataset(name: str, split: str | None):
         raise UsageError(f"dataset {name!r} has no split {split!r} ({error})") from None
     except Exception as error:  # datasets raises many types (network, missing files, bad names)
         reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error)
-        raise UsageError(f"cannot load dataset {name!r}: {reason}") from None
+        hint = "" if path.exists() else "; offline, pass a local dataset folder"
+        raise UsageError(f"cannot load dataset {name!r}: {reason}{hint}") from None
 
 
 def dataset_splits(name: str) -> list[str]:

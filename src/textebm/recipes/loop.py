@@ -206,6 +206,7 @@ def prepare_output(config: TrainConfig, write: bool = True) -> None:
     if config.overwrite:
         shutil.rmtree(checkpoint.checkpoint_dir(output), ignore_errors=True)
         (output / "metrics.jsonl").unlink(missing_ok=True)
+    checkpoint.remove_partial(output)
     output.mkdir(parents=True, exist_ok=True)
     save_config(config, saved_path)
 
