@@ -23,6 +23,14 @@ def test_demo_separates_grammatical_from_corrupted(tmp_path, capsys, monkeypatch
     assert evaluation["pairwise_accuracy_norm"]["accuracy"] >= 0.9
     assert evaluation["spearman_minus_energy_vs_log_prob"] > 0.5
     assert (output / "training_curve.png").read_bytes()[:4] == b"\x89PNG"
+    sampling = metrics["sampling"]
+    assert sampling["mh"]["samples"] == sampling["gibbs"]["samples"] == 32 * 10
+    assert sampling["gibbs"]["acceptance_rate"] == 1.0
+    assert 0 < sampling["mh"]["acceptance_rate"] < 1
+    for name in ("mh", "gibbs"):
+        assert 0 <= sampling[name]["novel_transition_rate"] <= sampling[name]["acceptance_rate"]
+        assert 0 < sampling[name]["fraction_grammatical"] <= 1
+    assert "degenerate Gibbs" in report
     assert (output / "model" / "model.safetensors").exists()
     # test sentences are held out: none occurs in the training corpus
     train = set((output / "data" / "train.txt").read_text().splitlines())
@@ -37,3 +45,28 @@ def test_demo_separates_grammatical_from_corrupted(tmp_path, capsys, monkeypatch
 def test_demo_rejects_bad_steps(capsys):
     assert main(["demo", "--max-steps", "0"]) == 2
     assert "--max-steps must be positive" in capsys.readouterr().err
+
+
+def test_judge_counts_grammatical_samples_exactly():
+    from textebm.data.grammar import default_grammar
+    from textebm.demo_sampling import judge
+
+    grammar = default_grammar()
+    good = "the dog runs ."
+    result = judge(grammar, [good, good, "runs the dog ."])
+    assert result["fraction_grammatical"] == pytest.approx(2 / 3)
+    assert result["distinct"] == 2
+    assert result["mean_log_prob_grammatical"] == pytest.approx(grammar.log_prob(good))
+    assert judge(grammar, ["dog dog dog ."])["mean_log_prob_grammatical"] is None
+
+
+def test_sample_lengths_follow_the_grammar():
+    from textebm.data.grammar import default_grammar
+    from textebm.demo_sampling import sample_lengths
+
+    grammar = default_grammar()
+    lengths = sample_lengths(grammar, 4000, seed=0, wrap=2)
+    assert lengths == sample_lengths(grammar, 4000, seed=0, wrap=2)
+    assert min(lengths) >= 2 + min(grammar.length_distribution())
+    mean = sum(lengths) / len(lengths) - 2
+    assert mean == pytest.approx(grammar.mean_length(), abs=0.1)

@@ -32,6 +32,10 @@ class DemoConfig:
     max_steps: int = 1500
     batch_size: int = 64
     learning_rate: float = 2e-3
+    sampling_chains: int = 32
+    sampling_burn_in: int = 30
+    sampling_sweeps: int = 30
+    sampling_thin: int = 3
     seed: int = 0
 
 
@@ -139,6 +143,17 @@ def run_demo(config: DemoConfig) -> dict:
         "training": _last_validation(model_dir / "metrics.jsonl"),
         "evaluation": evaluate(model_dir, data["test"], config.seed),
     }
+    if config.sampling_chains:
+        from textebm.demo_sampling import run_sampling
+
+        metrics["sampling"] = run_sampling(
+            model_dir,
+            config.sampling_chains,
+            config.sampling_burn_in,
+            config.sampling_sweeps,
+            config.sampling_thin,
+            config.seed,
+        )
     plot_training_curve(
         model_dir / "metrics.jsonl",
         output / "training_curve.png",
@@ -178,7 +193,31 @@ def report(metrics: dict, output: str) -> str:
         f"chance 0.50): norm {norm['accuracy']:.3f}, raw {raw['accuracy']:.3f}",
         "rank correlation of -E_norm with the exact log-probability: "
         f"{evaluation['spearman_minus_energy_vs_log_prob']:.3f}",
+        *_sampling_lines(metrics),
         f"took {metrics['seconds']['total']:.0f} s; outputs in {output}/ "
         "(model/, metrics.json, training_curve.png)",
     ]
     return "\n".join(lines)
+
+
+def _sampling_lines(metrics: dict) -> list[str]:
+    sampling = metrics.get("sampling")
+    if not sampling:
+        return []
+    config = metrics["config"]
+    lines = [
+        f"sampling: {config['sampling_chains']} chains from all-[MASK], lengths drawn from the "
+        f"grammar, {config['sampling_burn_in']} burn-in + {config['sampling_sweeps']} sweeps; "
+        f"exact log p of the grammar's own sentences averages "
+        f"{sampling['reference_mean_log_prob']:.2f}",
+    ]
+    for name, label in (("mh", "MH, raw energy"), ("gibbs", "degenerate Gibbs")):
+        result = sampling[name]
+        mean = result["mean_log_prob_grammatical"]
+        lines.append(
+            f"  {label:17s} {result['fraction_grammatical']:.0%} grammatical, mean exact log p "
+            f"{'n/a' if mean is None else f'{mean:.2f}'} (of those), acceptance "
+            f"{result['acceptance_rate']:.2f}, novel transitions "
+            f"{result['novel_transition_rate']:.2f}"
+        )
+    return lines

@@ -11,10 +11,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train a tiny masked LM on the embedded language and evaluate its energies",
         description="Generate a corpus from textebm's embedded grammar (exact probabilities), "
         "train a tiny masked LM (cached for the next run), and report how well its energies "
-        "separate grammatical sentences from corruptions.",
+        "separate grammatical sentences from corruptions; then sample from it with "
+        "Metropolis-Hastings and degenerate Gibbs and judge the samples by the grammar.",
     )
     parser.add_argument("--output", default="textebm-demo", help="folder for every output")
     parser.add_argument("--max-steps", type=int, default=None, help="training steps")
+    parser.add_argument(
+        "--chains",
+        type=int,
+        default=None,
+        help="sampling chains for MH and Gibbs (default 32; 0 skips sampling)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(func=run)
 
@@ -29,6 +36,10 @@ def run(args: argparse.Namespace) -> int:
         if args.max_steps < 1:
             raise UsageError(f"--max-steps must be positive, not {args.max_steps}")
         config.max_steps = args.max_steps
+    if args.chains is not None:
+        if args.chains < 0:
+            raise UsageError(f"--chains must be 0 or more, not {args.chains}")
+        config.sampling_chains = args.chains
     quiet_libraries()
     print(report(run_demo(config), args.output))
     return 0
