@@ -209,21 +209,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         return worker(args)
+    forwarded = ("corpus", "preset", "batch_size", "context_length", "steps", "warmup", "threads")
     args.forward = [
-        "--corpus",
-        str(args.corpus),
-        "--preset",
-        args.preset,
-        "--batch-size",
-        str(args.batch_size),
-        "--context-length",
-        str(args.context_length),
-        "--steps",
-        str(args.steps),
-        "--warmup",
-        str(args.warmup),
-        "--threads",
-        str(args.threads),
+        item
+        for name in forwarded
+        for item in (f"--{name.replace('_', '-')}", str(getattr(args, name)))
     ]
 
     from textebm.data.corpus import lines_of, read_corpus
@@ -238,6 +228,8 @@ def main() -> None:
         "| Trainer tokens/CPU-s | ratio |",
         "|---|---|---|---|---|---|---|",
     ]
+    loads: list[float] = []
+    runs: list[str] = []  # one line per run, in the order run
     with tempfile.TemporaryDirectory() as folder:
         tokenizer = train_tokenizer(lines_of(read_corpus(args.corpus)), kind="wordlevel")
         tokenizer.save_pretrained(folder)
@@ -246,21 +238,30 @@ def main() -> None:
             for _ in range(args.repeats):
                 for side in ("recipe", "trainer"):
                     record = spawn(args, side, objective, folder)
+                    loads.append(record["load_before"])
                     for clock in ("wall", "cpu"):
                         rate = record["tokens"] / record[clock]
                         rates.setdefault((side, clock), []).append(rate)
-                    print(
-                        f"  {objective} {side}: {record['tokens'] / record['wall']:,.0f} tokens/s, "
-                        f"{record['tokens'] / record['cpu']:,.0f} tokens/CPU-s "
-                        f"(load before {record['load_before']:.2f})",
-                        flush=True,
+                    tokens = record["tokens"]
+                    runs.append(
+                        f"    {objective} {side}: {tokens / record['wall']:,.0f} tokens/s, "
+                        f"{tokens / record['cpu']:,.0f} tokens/CPU-s "
+                        f"(load before {record['load_before']:.2f})"
                     )
+                    print(runs[-1], flush=True)
             cells = []
             for clock in ("wall", "cpu"):
                 recipe = statistics.median(rates[("recipe", clock)])
                 trainer = statistics.median(rates[("trainer", clock)])
                 cells += [f"{recipe:,.0f}", f"{trainer:,.0f}", f"{recipe / trainer:.2f}x"]
             report.append(f"| {objective} | " + " | ".join(cells) + " |")
+    report += [
+        "",
+        f"1-minute load average before each run: {min(loads):.2f} to {max(loads):.2f} "
+        f"on {os.cpu_count()} CPUs (other work on the machine). Runs in order:",
+        "",
+        *runs,
+    ]
     text = "\n".join(report)
     print(text)
     if args.results:

@@ -13,7 +13,7 @@ from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
 
 from textebm.recipes.checkpoint import latest_checkpoint
 from textebm.recipes.config import ClmConfig, MlmConfig
-from textebm.recipes.loop import learning_rate, micro_batch_order
+from textebm.recipes.loop import BatchOrder, learning_rate
 
 
 def records(output) -> list[dict]:
@@ -32,8 +32,9 @@ def weights(output) -> dict[str, torch.Tensor]:
 
 def test_resume_after_interruption_continues_the_same_curve(recipe, make_config, tmp_path):
     cls, run = recipe
-    straight = run(make_config(cls, output=str(tmp_path / "straight"), max_steps=8))
-    config = make_config(cls, output=str(tmp_path / "resumed"), max_steps=8)
+    settings = dict(max_steps=8, group_by_length=True)
+    straight = run(make_config(cls, output=str(tmp_path / "straight"), **settings))
+    config = make_config(cls, output=str(tmp_path / "resumed"), **settings)
     run(config, stop_after=5)  # checkpoint at step 3, then "killed" after step 5
     assert latest_checkpoint(Path(config.output)).name == "step-00000003"
     assert max(r["step"] for r in records(config.output)) == 5
@@ -94,12 +95,23 @@ def test_bf16_mixed_precision(make_config):
     assert all(t.dtype == torch.float32 for t in weights(output).values())
 
 
-def test_micro_batches_cover_each_epoch_once():
-    first_epoch = [micro_batch_order(10, 3, seed=0, index=i) for i in range(3)]
+def test_batch_order_covers_each_epoch_once_and_is_a_pure_function():
+    order = BatchOrder(10, 3, seed=0)
+    first_epoch = [order(i) for i in range(3)]
     flat = [i for batch in first_epoch for i in batch]
     assert len(set(flat)) == 9 and all(0 <= i < 10 for i in flat)
-    assert micro_batch_order(10, 3, seed=0, index=3) != first_epoch[0]  # a new permutation
-    assert micro_batch_order(10, 3, seed=0, index=1) == first_epoch[1]  # a pure function
+    assert order(3) != first_epoch[0]  # a new permutation
+    assert BatchOrder(10, 3, seed=0)(1) == first_epoch[1]
+
+
+def test_grouping_by_length_makes_batches_of_similar_lengths():
+    lengths = torch.randint(1, 100, (640,), generator=torch.Generator().manual_seed(0))
+    order = BatchOrder(640, 8, seed=0, lengths=lengths)
+    batches = [order(i) for i in range(80)]
+    assert sorted(i for batch in batches for i in batch) == list(range(640))
+    spread = [int(lengths[b].max() - lengths[b].min()) for b in batches]
+    assert max(spread) < 20  # random batches of 8 span about 75
+    assert batches[0] != sorted(batches, key=lambda b: -lengths[b[0]])[0]  # batch order shuffled
 
 
 def test_learning_rate_schedule(make_config):

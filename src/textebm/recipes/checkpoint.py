@@ -6,7 +6,7 @@ step, the recipe, the number of processes). It is written to a temporary folder 
 place, so a kill at any moment leaves the last complete checkpoint as it was.
 
 Nothing else needs saving for an exact resume: the data position is a function of the step (see
-`loop.micro_batch_order`), the learning rate is a pure function of the step, and every random draw
+`loop.BatchOrder`), the learning rate is a pure function of the step, and every random draw
 (masking, dropout) is seeded from the seed and the micro-batch's index.
 """
 

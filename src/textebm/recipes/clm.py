@@ -37,6 +37,9 @@ class Blocks:
     def __len__(self) -> int:
         return len(self.input_ids)
 
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.input_ids[index]
+
 
 class CausalLM:
     """The `Objective` of GPT-2-style causal-LM training (see the module notes)."""

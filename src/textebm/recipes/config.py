@@ -88,6 +88,12 @@ class TrainConfig:
         "data",
         metavar="N",
     )
+    group_by_length: bool = option(
+        False,
+        "batch examples of similar length together (sorted within pools of 64 batches): less "
+        "padding, so faster masked-LM training on corpora of short lines",
+        "data",
+    )
     # model
     preset: str = option(
         "tiny",

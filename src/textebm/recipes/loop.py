@@ -5,12 +5,12 @@ compute the loss) composed with `train`, which does everything else. `train` nev
 anything and knows nothing about masking or shifting.
 
 Exact resume rests on one rule: everything random or positional is a function of the step.
-Micro-batch g (counted over the whole run and all processes) holds examples
-`order(epoch)[j * batch : (j + 1) * batch]` with `epoch, j = divmod(g, batches_per_epoch)`, where
-`order(epoch)` is a permutation seeded by (seed, epoch); its masking and dropout draws are seeded by
-(seed, g). Step s, on process r of W, takes micro-batches `(s * A + a) * W + r` for a < A (A the
-gradient accumulation), so one process accumulating 2 micro-batches sees exactly the batches that
-two processes see at one each, and a resumed run continues from step s with the very same batches.
+Micro-batch g (counted over the whole run and all processes) holds batch j of epoch e, with
+`e, j = divmod(g, batches_per_epoch)`, and an epoch's batches are a permutation seeded by (seed, e)
+(see `BatchOrder`); the micro-batch's masking and dropout draws are seeded by (seed, g). Step s,
+on process r of W, takes micro-batches `(s * A + a) * W + r` for a < A (A the gradient
+accumulation), so one process accumulating 2 micro-batches sees exactly the batches that two
+processes see at one each, and a resumed run continues from step s with the very same batches.
 
 The loss is token-weighted across micro-batches and processes: every forward returns the summed
 loss of its targets, and the step's gradient is that sum over all of them divided by their total
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import hashlib
 import json
 import math
@@ -96,16 +95,45 @@ def derive_seed(*parts: Any) -> int:
     return int.from_bytes(digest, "little") >> 1
 
 
-@functools.lru_cache(maxsize=2)
-def _epoch_order(n_examples: int, seed: int, epoch: int) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(derive_seed(seed, "epoch", epoch))
-    return torch.randperm(n_examples, generator=generator)
+class BatchOrder:
+    """Which examples micro-batch `index` of a run holds: a pure function of the seed and index.
 
+    Epoch e is a permutation seeded by (seed, e), cut into batches (a last partial batch is
+    dropped). With `lengths`, the permutation is first cut into pools of 64 batches, each pool is
+    sorted by length before being cut, and the batches are shuffled again: batches of similar
+    lengths waste less padding (`group_by_length` in transformers).
+    """
 
-def micro_batch_order(n_examples: int, batch_size: int, seed: int, index: int) -> list[int]:
-    """The example indices of micro-batch `index` of a run (see the module notes)."""
-    epoch, j = divmod(index, n_examples // batch_size)
-    return _epoch_order(n_examples, seed, epoch)[j * batch_size : (j + 1) * batch_size].tolist()
+    POOL = 64
+
+    def __init__(
+        self, n_examples: int, batch_size: int, seed: int, lengths: torch.Tensor | None = None
+    ) -> None:
+        self.batch_size, self.seed, self.lengths = batch_size, seed, lengths
+        self.n_examples, self.per_epoch = n_examples, n_examples // batch_size
+        self._epoch, self._batches = -1, torch.empty(0)
+
+    def __call__(self, index: int) -> list[int]:
+        epoch, j = divmod(index, self.per_epoch)
+        if epoch != self._epoch:
+            self._epoch, self._batches = epoch, self._epoch_batches(epoch)
+        return self._batches[j].tolist()
+
+    def _epoch_batches(self, epoch: int) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(derive_seed(self.seed, "epoch", epoch))
+        order = torch.randperm(self.n_examples, generator=generator)
+        order = order[: self.per_epoch * self.batch_size]
+        if self.lengths is None:
+            return order.view(self.per_epoch, self.batch_size)
+        pools = order.split(self.POOL * self.batch_size)
+        order = torch.cat(
+            [
+                pool[torch.argsort(self.lengths[pool], descending=True, stable=True)]
+                for pool in pools
+            ]
+        )
+        batches = order.view(self.per_epoch, self.batch_size)
+        return batches[torch.randperm(self.per_epoch, generator=generator)]
 
 
 def learning_rate(config: TrainConfig, step: int, elapsed: float | None = None) -> float:
@@ -345,6 +373,10 @@ def train(config: TrainConfig, objective: Objective, stop_after: int | None = No
     window_loss = torch.zeros((), device=accelerator.device)
     window_targets, window_tokens, window_seconds = 0, 0, 0.0
     accumulation = config.grad_accumulation
+    lengths = None
+    if config.group_by_length:
+        lengths = torch.tensor([len(example) for example in train_set])
+    order = BatchOrder(len(train_set), config.batch_size, config.seed, lengths)
     last, finished = start, False
     clock = time.perf_counter()
 
@@ -359,7 +391,7 @@ def train(config: TrainConfig, objective: Objective, stop_after: int | None = No
         micro = [(step * accumulation + a) * world + rank for a in range(accumulation)]
         batches = []
         for index in micro:
-            indices = micro_batch_order(len(train_set), config.batch_size, config.seed, index)
+            indices = order(index)
             generator = torch.Generator().manual_seed(derive_seed(config.seed, "batch", index))
             batches.append(objective.batch(train_set, indices, generator))
         counts = torch.tensor(
