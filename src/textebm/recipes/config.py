@@ -166,7 +166,7 @@ class TrainConfig:
     )
     mixed_precision: str = option(
         "no",
-        "bf16 (CPUs with bf16 support, recent GPUs) or fp16 (GPUs only)",
+        "bf16 (CPUs with bf16 support, recent GPUs) or fp16 (GPUs, with loss scaling)",
         "optimisation",
         choices=("no", "bf16", "fp16"),
     )
