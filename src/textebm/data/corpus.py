@@ -60,20 +60,6 @@ def read_corpus(path: str | Path, text_column: str | None = None) -> Documents:
     return documents
 
 
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    import socket
-    from urllib.parse import urlparse
-
-    from huggingface_hub import constants
-
-    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-    except OSError:
-        return False
-    return True
-
-
 def _load_dataset(name: str, split: str | None):
     try:
         import datasets
@@ -82,11 +68,10 @@ def _load_dataset(name: str, split: str | None):
             "--dataset needs the datasets library: pip install 'textebm[datasets]'"
         ) from None
     path = Path(name)
-    if not path.exists() and not _hub_reachable():
-        # Offline: look in the local cache only, rather than retrying the hub for a minute.
-        import huggingface_hub.constants
+    if not path.exists():
+        from textebm.hub import offline_unless_reachable
 
-        datasets.config.HF_HUB_OFFLINE = huggingface_hub.constants.HF_HUB_OFFLINE = True
+        offline_unless_reachable()  # rather than retrying an unreachable hub for a minute
     try:
         if path.is_dir() and (
             (path / "dataset_dict.json").exists() or (path / "state.json").exists()

@@ -145,8 +145,6 @@ def train_tokenizer(
 
     vocab_size counts the special tokens; None keeps every word (wordlevel) or uses 8000.
     """
-    from transformers import PreTrainedTokenizerFast
-
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     tokenizer, trainer = _pipeline(kind, vocab_size, min_frequency)
@@ -157,13 +155,26 @@ def train_tokenizer(
     tokenizer.train_from_iterator((line for line in lines if line.strip()), trainer=trainer)
     if tokenizer.get_vocab_size() <= len(SPECIAL_TOKENS):
         raise UsageError("the corpus has no text to train a tokenizer on")
+    return wrap_bert_style(tokenizer, model_max_length, byte_level=kind == "bpe")
+
+
+def wrap_bert_style(
+    tokenizer: Tokenizer, model_max_length: int, byte_level: bool = False
+) -> PreTrainedTokenizerFast:
+    """Add `[CLS] text [SEP]` wrapping to a `tokenizers.Tokenizer` whose vocabulary holds
+    SPECIAL_TOKENS, and wrap it for `transformers`, [CLS]/[SEP] doubling as bos/eos.
+
+    byte_level: keep byte-level offsets right (BPE) before adding the special tokens.
+    """
+    from transformers import PreTrainedTokenizerFast
+
     cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     template = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
         pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
     )
-    if kind == "bpe":  # keep byte-level offsets right, then add the special tokens
+    if byte_level:
         template = processors.Sequence([processors.ByteLevel(trim_offsets=False), template])
     tokenizer.post_processor = template
     return PreTrainedTokenizerFast(

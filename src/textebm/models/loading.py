@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
 from transformers import AutoModelForMaskedLM, AutoTokenizer, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from textebm.errors import UsageError
+from textebm.hub import offline_unless_reachable
 
 
 def pick_device(device: str | None = None) -> torch.device:
@@ -20,33 +19,15 @@ def pick_device(device: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    from huggingface_hub import constants
-
-    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-    except OSError:
-        return False
-    return True
-
-
 def _check_source(name: str) -> None:
-    """Fail fast on a folder that does not exist, and go offline when the hub can't be reached.
-
-    Without the second check, huggingface_hub retries an unreachable host for almost a minute
-    before giving up; offline mode still finds models already in the local cache.
-    """
+    """Fail fast on a folder that does not exist, and go offline when the hub can't be reached."""
     if Path(name).is_dir():
         if not (Path(name) / "config.json").is_file():
             raise UsageError(f"{name} is not a model folder: it has no config.json")
         return
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise UsageError(f"model folder not found: {name}")
-    from huggingface_hub import constants
-
-    if not constants.HF_HUB_OFFLINE and not _hub_reachable():
-        constants.HF_HUB_OFFLINE = True
+    offline_unless_reachable()
 
 
 def _not_found(name: str, error: Exception) -> UsageError:

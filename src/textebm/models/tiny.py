@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
 from transformers import BertConfig, BertForMaskedLM, PreTrainedTokenizerFast
 
-SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+from textebm.data.tokenizers import SPECIAL_TOKENS, wrap_bert_style
 
 # A small closed vocabulary: enough for simple English test sentences.
 TINY_WORDS = (
@@ -59,27 +59,6 @@ TINY_PIECES = [
 ]
 
 
-def _bert_processing(tokenizer: Tokenizer) -> None:
-    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
-    )
-
-
-def _wrap(tokenizer: Tokenizer, model_max_length: int) -> PreTrainedTokenizerFast:
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        model_max_length=model_max_length,
-        pad_token="[PAD]",
-        unk_token="[UNK]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-    )
-
-
 def wordlevel_tokenizer(
     words: list[str] | None = None, model_max_length: int = 128
 ) -> PreTrainedTokenizerFast:
@@ -90,8 +69,7 @@ def wordlevel_tokenizer(
     tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.Lowercase()
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    _bert_processing(tokenizer)
-    return _wrap(tokenizer, model_max_length)
+    return wrap_bert_style(tokenizer, model_max_length)
 
 
 def wordpiece_tokenizer(
@@ -104,8 +82,7 @@ def wordpiece_tokenizer(
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tokenizer.decoder = decoders.WordPiece()
-    _bert_processing(tokenizer)
-    return _wrap(tokenizer, model_max_length)
+    return wrap_bert_style(tokenizer, model_max_length)
 
 
 def tiny_bert_config(vocab_size: int, **overrides) -> BertConfig:
