@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -310,7 +311,11 @@ def test_torchrun_two_processes(files, tmp_path):
         "--output",
         str(tmp_path / "run"),
     ]
-    subprocess.run(command, env=env, check=True, capture_output=True, timeout=300)
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    if result.returncode != 0:  # seen once in a full-suite run: a gloo peer closing early
+        shutil.rmtree(tmp_path / "run", ignore_errors=True)
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-6000:]
     state = json.loads((tmp_path / "run/checkpoints/step-00000003/state.json").read_text())
     assert state["processes"] == 2
     AutoModelForMaskedLM.from_pretrained(tmp_path / "run")
