@@ -42,29 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"textebm {args.command}: interrupted", file=sys.stderr)
         return 130
-    finally:
-        _close_process_group()
 
 
-def _close_process_group() -> None:
-    """Leave a multi-process run (torchrun, accelerate launch) cleanly.
-
-    A process that closes its gloo connections (by exiting, or by destroying the group) while a
-    peer is still finishing the last collective makes that peer fail with "Connection closed by
-    peer". So the processes first meet on the rendezvous store, which is no gloo connection, and
-    only then close the group.
-    """
-    if "torch" not in sys.modules:
-        return
-    import time
-
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()):
-        return
-    store = dist.distributed_c10d._get_default_store()
-    world = dist.get_world_size()
-    store.add("textebm/exit", 1)
-    while store.add("textebm/exit", 0) < world:
-        time.sleep(0.01)
-    dist.destroy_process_group()
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -315,7 +315,10 @@ def train(config: TrainConfig, objective: Objective, stop_after: int | None = No
             f"the corpus gives {len(train_set)} training examples, fewer than "
             f"--batch-size {config.batch_size}"
         )
-    prepare_output(config, write=main)
+    # Only the main process checks and writes the folder: another one checking it while the main
+    # one writes it could see it half-written and stop, leaving the main one at the barrier.
+    if main:
+        prepare_output(config)
     accelerator.wait_for_everyone()
 
     torch.manual_seed(config.seed)  # model initialisation
