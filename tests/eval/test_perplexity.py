@@ -10,7 +10,13 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from textebm.data.tokenizers import train_tokenizer
-from textebm.eval.perplexity import _windows, corpus_perplexity, stream_perplexity, token_stream
+from textebm.eval.perplexity import (
+    _windows,
+    corpus_perplexity,
+    sentence_perplexity,
+    stream_perplexity,
+    token_stream,
+)
 
 
 class Unigram(torch.nn.Module):
@@ -90,3 +96,33 @@ def test_tiny_gpt2_windows_match_one_full_pass():
     assert blocks.nll == pytest.approx(by_hand, rel=1e-5) and blocks.tokens == 11
     # More context (a smaller stride) changes the numbers but still scores 11 tokens.
     assert stream_perplexity(model, ids, context_length=4, stride=1).tokens == 11
+
+
+def test_sentence_perplexity_hand_computed_unigram(tokenizer):
+    probabilities = [0.0001] * len(tokenizer)
+    eos = tokenizer.eos_token_id
+    a, b, c = tokenizer.convert_tokens_to_ids(["a", "b", "c"])
+    for token, p in [(eos, 0.4), (a, 0.1), (b, 0.2), (c, 0.2)]:
+        probabilities[token] = p
+    total = sum(probabilities)
+    # Each sentence alone: "a b" scores a, b, eos; "c" scores c, eos.
+    expected_nll = -sum(math.log(p / total) for p in [0.1, 0.2, 0.4, 0.2, 0.4])
+    result = sentence_perplexity(Unigram(probabilities), tokenizer, ["a b", "c"])
+    assert (result.tokens, result.context_length, result.stride) == (5, 4, 0)
+    assert result.nll == pytest.approx(expected_nll, rel=1e-5)
+
+
+def test_sentences_see_no_other_sentence_and_padding_changes_nothing(tokenizer):
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(
+        GPT2Config(vocab_size=len(tokenizer), n_positions=16, n_embd=16, n_layer=1, n_head=2)
+    )
+    texts = ["a b c", "c", "b a"]
+    together = sentence_perplexity(model, tokenizer, texts, batch_size=3)
+    alone = [sentence_perplexity(model, tokenizer, [text]) for text in texts]
+    assert together.tokens == sum(one.tokens for one in alone) == 9
+    assert together.nll == pytest.approx(sum(one.nll for one in alone), rel=1e-5)
+    # As one stream, later lines see earlier ones: a different (context-dependent) score.
+    stream = corpus_perplexity(model, tokenizer, texts, context_length=16, stride=15)
+    assert stream.tokens == together.tokens
+    assert stream.nll != pytest.approx(together.nll, rel=1e-4)

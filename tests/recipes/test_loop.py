@@ -155,3 +155,19 @@ def test_init_from_a_trained_model(make_config, tmp_path):
     )
     model = AutoModelForMaskedLM.from_pretrained(second)
     assert model.config.num_hidden_layers == 1  # the size comes from the pretrained model
+
+
+@pytest.mark.slow
+def test_compiled_training_follows_the_eager_curve(make_config, tmp_path):
+    from textebm.recipes.clm import train_clm
+
+    settings = dict(max_steps=4, dropout=0.0, eval_every=0, checkpoint_every=0)
+    eager = train_clm(make_config(ClmConfig, output=str(tmp_path / "eager"), **settings))
+    compiled = train_clm(
+        make_config(ClmConfig, output=str(tmp_path / "compiled"), compile=True, **settings)
+    )
+    eager_loss = [r["loss"] for r in records(eager) if r["split"] == "train"]
+    compiled_loss = [r["loss"] for r in records(compiled) if r["split"] == "train"]
+    # Kernels fuse differently, so equal to rounding, not bitwise; the saved model is eager.
+    assert compiled_loss == pytest.approx(eager_loss, rel=1e-4)
+    assert (compiled / "model.safetensors").exists()

@@ -156,3 +156,49 @@ def corpus_perplexity(
     """Perplexity of a causal LM on text lines, the standard way (see the module notes)."""
     ids, scored = token_stream(tokenizer, lines)
     return stream_perplexity(model, ids, scored, context_length, stride, batch_size)
+
+
+@torch.no_grad()
+def sentence_perplexity(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Iterable[str],
+    batch_size: int = 64,
+) -> Perplexity:
+    """Perplexity of a causal LM over independent sentences (e.g. samples), each `bos text eos`.
+
+    Unlike `corpus_perplexity`, no sentence sees another as context. Each sentence's words and
+    its eos are scored (bos is not; without a distinct bos the first token is context only), and
+    the perplexity is exp(summed NLL / scored tokens) over all of them. The result's
+    `context_length` is the longest sentence (special tokens included) and `stride` is 0.
+    """
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        raise ValueError("the tokenizer has no eos token to end each sentence with")
+    bos = tokenizer.bos_token_id if tokenizer.bos_token_id != eos else None
+    rows = [
+        ([bos] if bos is not None else []) + ids + [eos]
+        for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    ]
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    nll, count = 0.0, 0
+    for start in range(0, len(rows), batch_size):
+        group = rows[start : start + batch_size]
+        width = max(len(row) for row in group)
+        inputs = torch.zeros((len(group), width), dtype=torch.long)
+        labels = torch.full((len(group), width), -100, dtype=torch.long)
+        for i, row in enumerate(group):
+            inputs[i, : len(row)] = torch.tensor(row)
+            labels[i, : len(row) - 1] = torch.tensor(row[1:])  # position j predicts token j + 1
+        logits = model(input_ids=inputs.to(device)).logits.float()
+        labels = labels.to(device)
+        nll += float(
+            torch.nn.functional.cross_entropy(
+                logits.flatten(0, 1), labels.flatten(), ignore_index=-100, reduction="sum"
+            )
+        )
+        count += int((labels != -100).sum())
+    model.train(was_training)
+    return Perplexity(nll, count, max((len(row) for row in rows), default=0), 0)

@@ -173,6 +173,14 @@ class TrainConfig:
     seed: int = option(
         0, "seed of initialisation, data order, masking and dropout", "optimisation", metavar="N"
     )
+    compile: bool = option(
+        False,
+        "compile the training forward and backward with torch.compile (about 1.3x the tokens/s "
+        "of a small model on CPU, after a compilation of a minute or two that counts against "
+        "--time-budget; evaluation stays eager)",
+        "optimisation",
+        fingerprint=False,
+    )
     # evaluation and output
     eval_every: int = option(
         500,

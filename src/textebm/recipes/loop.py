@@ -341,7 +341,12 @@ def train(config: TrainConfig, objective: Objective, stop_after: int | None = No
     metrics = MetricsLog(output / "metrics.jsonl", enabled=main)
     metrics.truncate(start)
     accelerator.wait_for_everyone()
-    module, optimizer = accelerator.prepare(_Loss(model, objective), optimizer)
+    loss_module: torch.nn.Module = _Loss(model, objective)
+    if config.compile:
+        # The compiled wrapper shares `model`'s parameters, so checkpoints, evaluation and
+        # save_pretrained keep working on the eager model.
+        loss_module = torch.compile(loss_module)
+    module, optimizer = accelerator.prepare(loss_module, optimizer)
 
     def evaluate(step: int) -> None:
         if validation_set is not None and main:

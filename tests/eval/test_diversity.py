@@ -1,0 +1,44 @@
+"""distinct-n and self-BLEU against hand-computed cases."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from textebm.eval.diversity import distinct_n, ngrams, self_bleu
+
+
+def test_ngrams_in_order():
+    assert ngrams("a b c".split(), 2) == [("a", "b"), ("b", "c")]
+    assert ngrams(["a"], 2) == []
+
+
+def test_distinct_n_hand_computed():
+    texts = ["a b a b", "a b c"]
+    # unigrams: a b a b a b c -> 3 distinct of 7; bigrams: ab ba ab ab bc -> 3 distinct of 5.
+    assert distinct_n(texts, 1) == pytest.approx(3 / 7)
+    assert distinct_n(texts, 2) == pytest.approx(3 / 5)
+    assert distinct_n(["a"], 2) == 0.0
+    with pytest.raises(ValueError):
+        distinct_n(texts, 0)
+
+
+def test_self_bleu_identical_texts_score_100_and_disjoint_ones_near_0():
+    same = ["the cat sat on the mat"] * 3
+    assert self_bleu(same) == pytest.approx(100.0)
+    disjoint = ["a b c d e", "f g h i j", "k l m n o"]
+    assert self_bleu(disjoint) < 1.0
+
+
+def test_self_bleu_hand_computed_pair():
+    # "a b c d" vs reference "a b c e": precisions 3/4, 2/3, 1/2, and 0/1 smoothed by sacrebleu's
+    # 'exp' method to 1/(2*1); equal lengths, so no brevity penalty.
+    precisions = [3 / 4, 2 / 3, 1 / 2, 1 / 2]
+    expected = 100 * math.exp(sum(math.log(p) for p in precisions) / 4)
+    assert self_bleu(["a b c d", "a b c e"]) == pytest.approx(expected, rel=1e-6)
+
+
+def test_self_bleu_needs_two_texts():
+    with pytest.raises(ValueError):
+        self_bleu(["alone"])
