@@ -61,6 +61,25 @@ def score(name: str, groups: list[list[str]], model, tokenizer, diagnostics: dic
     return row
 
 
+SAMPLERS = [
+    "gibbs",
+    "mask-predict-argmax",
+    "mask-predict-sample",
+    "mh-raw",
+    "mh-norm",
+    "block-mh-raw",
+]
+
+
+def run_order(path: Path) -> tuple[float, int, str]:
+    """Temperature 1.0 first, then 0.8, 0.5; within one, generate.sh's order of samplers."""
+    sampler, _, temperature = path.stem.rpartition("-T")
+    if not sampler:  # no temperature in the name (Mask-Predict argmax ignores it)
+        sampler, temperature = path.stem, "1.0"
+    rank = SAMPLERS.index(sampler) if sampler in SAMPLERS else len(SAMPLERS)
+    return -float(temperature), rank, path.stem
+
+
 def sample_groups(path: Path) -> list[list[str]]:
     """The samples of one run, grouped by the sweep that kept them (one text per chain)."""
     by_sweep: dict[int, list[str]] = defaultdict(list)
@@ -109,7 +128,7 @@ def main() -> None:
     model = AutoModelForCausalLM.from_pretrained(args.clm)
     tokenizer = load_tokenizer_folder(args.clm)
     rows = []
-    for path in sorted(Path(args.samples).glob("*.jsonl")):
+    for path in sorted(Path(args.samples).glob("*.jsonl"), key=run_order):
         diagnostics_path = path.with_suffix(".diagnostics.json")
         diagnostics = json.loads(diagnostics_path.read_text()) if diagnostics_path.exists() else {}
         rows.append(score(path.stem, sample_groups(path), model, tokenizer, diagnostics))
@@ -117,8 +136,10 @@ def main() -> None:
     if args.data:
         groups = data_groups(args.data, size=32, count=10)
         rows.append(score("PTB test sentences", groups, model, tokenizer, {}))
-    atomic_write(args.json, json.dumps(rows, indent=1) + "\n")
-    atomic_write(args.table, table(rows))
+    with atomic_write(args.json) as handle:
+        handle.write(json.dumps(rows, indent=1) + "\n")
+    with atomic_write(args.table) as handle:
+        handle.write(table(rows))
     print(table(rows))
 
 

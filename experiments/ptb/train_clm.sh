@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # PTB word-level causal LM under a 30-minute wall-clock budget on 2 CPU cores (run it alone:
 # on 2 cores any other job halves or worse what it gets).
-# Usage: experiments/ptb/train_clm.sh [RUN_DIR] (default experiments/ptb/runs/clm-quiet)
+# Usage: experiments/ptb/train_clm.sh [RUN_DIR [FLAG...]] (default experiments/ptb/runs/clm-quiet);
+# extra flags override the recipe's below (argparse keeps the last value given).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DATA=${PTB:-/work/shared/data/ptb}
 RUNS=experiments/ptb/runs
 RUN=${1:-$RUNS/clm-quiet}
+shift || true
 export CI=1  # no progress bar in the log
 [ -f $RUNS/tokenizer/tokenizer.json ] || textebm train tokenizer \
   --corpus $DATA/ptb.train.txt.gz --kind wordlevel --output $RUNS/tokenizer
@@ -18,4 +20,4 @@ export CI=1  # no progress bar in the log
   --preset small --context-length 128 --batch-size 16 --dropout 0.2 --weight-decay 0.1 \
   --lr 2e-3 --warmup-fraction 0.03 --schedule linear --mixed-precision bf16 --compile \
   --time-budget 30 --max-steps 100000 --eval-every 500 --log-every 50 --checkpoint-every 1000 \
-  --output "$RUN"
+  --output "$RUN" "$@"

@@ -319,3 +319,8 @@ def test_torchrun_two_processes(files, tmp_path):
     state = json.loads((tmp_path / "run/checkpoints/step-00000003/state.json").read_text())
     assert state["processes"] == 2
     AutoModelForMaskedLM.from_pretrained(tmp_path / "run")
+    # Another configuration on the same folder: both processes stop with the main one's error.
+    mismatch = [*command[:-2], "--seed", "1", *command[-2:]]
+    result = subprocess.run(mismatch, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert result.stderr.count("holds a run with another configuration") == 2, result.stderr[-4000:]

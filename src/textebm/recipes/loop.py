@@ -187,11 +187,9 @@ class MetricsLog:
                 handle.write(json.dumps(record) + "\n")
 
 
-def prepare_output(config: TrainConfig, write: bool = True) -> None:
-    """Check `--output` against the run it may hold; start afresh only with `--overwrite`.
-
-    Every process checks (so that all stop on a mismatch); only the one with `write` writes.
-    """
+def prepare_output(config: TrainConfig) -> None:
+    """Check `--output` against the run it may hold, then write its configuration there; start
+    afresh only with `--overwrite`. Only the main process calls it (see `_prepare_everywhere`)."""
     output = Path(config.output)
     if output.exists() and not output.is_dir():
         raise UsageError(f"--output {output} is a file, not a folder")
@@ -229,14 +227,32 @@ def prepare_output(config: TrainConfig, write: bool = True) -> None:
             f"{output} is not empty and holds no training run; choose an empty "
             "folder or pass --overwrite"
         )
-    if not write:
-        return
     if config.overwrite:
         shutil.rmtree(checkpoint.checkpoint_dir(output), ignore_errors=True)
         (output / "metrics.jsonl").unlink(missing_ok=True)
     checkpoint.remove_partial(output)
     output.mkdir(parents=True, exist_ok=True)
     save_config(config, saved_path)
+
+
+def _prepare_everywhere(config: TrainConfig, accelerator) -> None:
+    """`prepare_output` on the main process; every process then stops with its error, if any.
+
+    Only the main process checks the folder: another one checking it while the main one writes it
+    could see it half-written and stop alone, stranding the main one at the next barrier.
+    """
+    verdict: list[str | None] = [None]
+    if accelerator.is_main_process:
+        try:
+            prepare_output(config)
+        except UsageError as error:
+            verdict = [str(error)]
+    if accelerator.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        broadcast_object_list(verdict, from_process=0)
+    if verdict[0] is not None:
+        raise UsageError(verdict[0])
 
 
 def _corpora(config: TrainConfig) -> tuple[Documents, Documents | None]:
@@ -315,11 +331,7 @@ def train(config: TrainConfig, objective: Objective, stop_after: int | None = No
             f"the corpus gives {len(train_set)} training examples, fewer than "
             f"--batch-size {config.batch_size}"
         )
-    # Only the main process checks and writes the folder: another one checking it while the main
-    # one writes it could see it half-written and stop, leaving the main one at the barrier.
-    if main:
-        prepare_output(config)
-    accelerator.wait_for_everyone()
+    _prepare_everywhere(config, accelerator)
 
     torch.manual_seed(config.seed)  # model initialisation
     model = objective.build_model(config, tokenizer)
