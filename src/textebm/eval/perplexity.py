@@ -93,6 +93,22 @@ def _windows(n: int, context_length: int, stride: int) -> list[tuple[int, int, i
     return windows
 
 
+def _summed_nll(model: PreTrainedModel, inputs: torch.Tensor, labels: torch.Tensor):
+    """(summed negative log-likelihood, number of scored positions) of one batch.
+
+    inputs: (batch, width) int64, right-padded; labels: (batch, width) int64, the token each
+    position's logits predict, -100 where nothing is scored. Right padding needs no attention
+    mask: causal attention never looks ahead.
+    """
+    device = next(model.parameters()).device
+    logits = model(input_ids=inputs.to(device)).logits.float()
+    labels = labels.to(device)
+    nll = torch.nn.functional.cross_entropy(
+        logits.flatten(0, 1), labels.flatten(), ignore_index=-100, reduction="sum"
+    )
+    return float(nll), int((labels != -100).sum())
+
+
 @torch.no_grad()
 def stream_perplexity(
     model: PreTrainedModel,
@@ -116,7 +132,6 @@ def stream_perplexity(
         raise ValueError(f"stride must lie in [1, context_length - 1], not {stride}")
     if scored is None:
         scored = torch.ones_like(ids, dtype=torch.bool)
-    device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     windows = _windows(len(ids), context_length, stride)
@@ -132,15 +147,8 @@ def stream_perplexity(
             targets = torch.arange(first, end)
             targets = targets[scored[first:end]]
             labels[row, targets - begin - 1] = ids[targets]
-        # Right padding needs no attention mask: causal attention never looks ahead.
-        logits = model(input_ids=inputs.to(device)).logits.float()
-        labels = labels.to(device)
-        nll += float(
-            torch.nn.functional.cross_entropy(
-                logits.flatten(0, 1), labels.flatten(), ignore_index=-100, reduction="sum"
-            )
-        )
-        count += int((labels != -100).sum())
+        batch_nll, batch_count = _summed_nll(model, inputs, labels)
+        nll, count = nll + batch_nll, count + batch_count
     model.train(was_training)
     return Perplexity(nll, count, context_length, stride)
 
@@ -180,7 +188,6 @@ def sentence_perplexity(
         ([bos] if bos is not None else []) + ids + [eos]
         for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]
     ]
-    device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     nll, count = 0.0, 0
@@ -192,13 +199,7 @@ def sentence_perplexity(
         for i, row in enumerate(group):
             inputs[i, : len(row)] = torch.tensor(row)
             labels[i, : len(row) - 1] = torch.tensor(row[1:])  # position j predicts token j + 1
-        logits = model(input_ids=inputs.to(device)).logits.float()
-        labels = labels.to(device)
-        nll += float(
-            torch.nn.functional.cross_entropy(
-                logits.flatten(0, 1), labels.flatten(), ignore_index=-100, reduction="sum"
-            )
-        )
-        count += int((labels != -100).sum())
+        batch_nll, batch_count = _summed_nll(model, inputs, labels)
+        nll, count = nll + batch_nll, count + batch_count
     model.train(was_training)
     return Perplexity(nll, count, max((len(row) for row in rows), default=0), 0)
