@@ -11,7 +11,7 @@ A `data` row scores PTB test sentences of the same lengths (10-15 words) the sam
 of as many sentences as there are chains: what real text gives.
 
     python experiments/ptb/eval_samples.py --samples experiments/ptb/runs/samples \
-        --clm experiments/ptb/runs/clm-quiet --data /work/shared/data/ptb/ptb.test.txt \
+        --clm experiments/ptb/runs/clm-quiet-2 --data /work/shared/data/ptb/ptb.test.txt \
         --json experiments/ptb/results/generation.json --table experiments/ptb/results/generation.md
 """
 
