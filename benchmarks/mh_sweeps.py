@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
-import sys
 import time
-from datetime import datetime
 from pathlib import Path
 
 import torch
+from _report import write_report
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -129,19 +127,6 @@ def main() -> int:
         f"load average after: {os.getloadavg()[0]:.2f}"
     )
     if args.results:
-        command = "python benchmarks/mh_sweeps.py " + shlex.join(sys.argv[1:])
-        header = [
-            "# MH sweeps per second: cached vs straightforward",
-            "",
-            f"Recorded {datetime.now():%Y-%m-%d %H:%M} with torch {torch.__version__} on "
-            f"{os.cpu_count()} shared CPU cores. Command:",
-            "",
-            "```sh",
-            ". .venv/bin/activate && " + command.strip(),
-            "```",
-            "",
-            "```",
-        ]
         notes = [
             "",
             "Cached steps put fewer than T - 1 sequences per chain through the model because a",
@@ -151,7 +136,8 @@ def main() -> int:
             "step does not depend on it.",
             "",
         ]
-        args.results.write_text("\n".join([*header, *lines, "```", *notes]))
+        body = "\n".join(["```", *lines, "```", *notes])
+        write_report(args.results, "MH sweeps per second: cached vs straightforward", body)
     return 0 if same else 1
 
 

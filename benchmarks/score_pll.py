@@ -39,6 +39,9 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from _minicons_side import rss_mb
+from _report import write_report
+
 REPO = Path(__file__).resolve().parent.parent
 BENCH_VENV = REPO / ".bench-venv"
 BENCH_PYTHON = BENCH_VENV / "bin" / "python"
@@ -168,14 +171,6 @@ def load_sentences(ptb: Path, n: int, long_words: int) -> tuple[list[str], str]:
 
 
 # ---------------------------------------------------------------- workers (fresh processes)
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -526,16 +521,8 @@ def main() -> None:
     say(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
     if args.results:
-        command = "python benchmarks/score_pll.py " + shlex.join(sys.argv[1:])
-        text = (
-            "# Pseudo-log-likelihood scoring: textebm vs minicons vs the naive loop\n\n"
-            f"Command (from the repository root, in `.venv`): `{command}`\n\n"
-            f"Date: {datetime.now().astimezone().isoformat(timespec='seconds')}\n\n"
-            "```\n" + "\n".join(lines) + "\n```\n"
-        )
-        temporary = args.results.with_name(args.results.name + ".tmp")
-        temporary.write_text(text)
-        temporary.replace(args.results)
+        title = "Pseudo-log-likelihood scoring: textebm vs minicons vs the naive loop"
+        write_report(args.results, title, "```\n" + "\n".join(lines) + "\n```")
         note(f"wrote {args.results}")
 
 

@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _report import write_report
+
 PTB = Path(__file__).resolve().parents[2] / "shared/data/ptb/ptb.train.txt.gz"
 
 
@@ -123,11 +125,7 @@ def main() -> None:
     text = "\n".join(report)
     print(text)
     if args.results:
-        command = "python benchmarks/train_compile.py " + " ".join(sys.argv[1:])
-        args.results.write_text(
-            "# Training throughput with `--compile`\n\n"
-            f"```sh\n. .venv/bin/activate && {command}\n```\n\n{text}\n"
-        )
+        write_report(args.results, "Training throughput with `--compile`", text)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _report import write_report
+
 PTB = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ptb" / "ptb.train.txt.gz"
 
 
@@ -265,11 +267,8 @@ def main() -> None:
     text = "\n".join(report)
     print(text)
     if args.results:
-        command = "python benchmarks/train_throughput.py " + " ".join(sys.argv[1:])
-        args.results.write_text(
-            "# Training throughput: textebm recipes vs transformers.Trainer\n\n"
-            f"```sh\n. .venv/bin/activate && {command}\n```\n\n{text}\n"
-        )
+        title = "Training throughput: textebm recipes vs transformers.Trainer"
+        write_report(args.results, title, text)
 
 
 if __name__ == "__main__":

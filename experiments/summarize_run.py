@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from textebm.data.files import atomic_write
+from textebm.data.files import write_json
 from textebm.eval.curves import plot_training_curve
 
 
@@ -47,9 +47,7 @@ def main() -> None:
     args = parser.parse_args()
     summary = summarize(args.run)
     if args.json:
-        with atomic_write(args.json) as handle:
-            json.dump(summary, handle, indent=2)
-            handle.write("\n")
+        write_json(args.json, summary)
     if args.png:
         plot_training_curve(args.run / "metrics.jsonl", args.png, title=args.title)
     shown = {k: v for k, v in summary.items() if k not in ("config", "validation")}

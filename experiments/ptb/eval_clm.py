@@ -13,13 +13,12 @@ new tokens scored per window (see textebm.eval.perplexity).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import torch
 from transformers import AutoModelForCausalLM
 
-from textebm.data.files import atomic_write, read_lines
+from textebm.data.files import read_lines, write_json
 from textebm.data.tokenizers import load_tokenizer_folder
 from textebm.eval.perplexity import corpus_perplexity
 
@@ -53,9 +52,7 @@ def main() -> None:
                 flush=True,
             )
     if args.output:
-        with atomic_write(args.output) as handle:
-            json.dump(results, handle, indent=2)
-            handle.write("\n")
+        write_json(args.output, results)
 
 
 if __name__ == "__main__":

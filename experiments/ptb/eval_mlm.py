@@ -11,14 +11,13 @@ tokens are context only. pseudo-perplexity = exp(summed norm energy / number of 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 
 import torch
 from transformers import AutoModelForMaskedLM
 
-from textebm.data.files import atomic_write, read_lines
+from textebm.data.files import read_lines, write_json
 from textebm.data.tokenizers import load_tokenizer_folder
 from textebm.energies import MaskedLMEnergy
 
@@ -54,9 +53,7 @@ def main() -> None:
         }
         print(f"{name}: pseudo-perplexity {math.exp(total / count):.2f} over {count} tokens")
     if args.output:
-        with atomic_write(args.output) as handle:
-            json.dump(results, handle, indent=2)
-            handle.write("\n")
+        write_json(args.output, results)
 
 
 if __name__ == "__main__":

@@ -22,11 +22,12 @@ import json
 import random
 from collections import defaultdict
 from pathlib import Path
+from statistics import fmean
 
 import torch
 from transformers import AutoModelForCausalLM
 
-from textebm.data.files import atomic_write, read_lines
+from textebm.data.files import atomic_write, read_lines, write_json
 from textebm.data.tokenizers import load_tokenizer_folder
 from textebm.eval.diversity import distinct_n, self_bleu
 from textebm.eval.perplexity import sentence_perplexity
@@ -34,10 +35,9 @@ from textebm.eval.perplexity import sentence_perplexity
 
 def group_metrics(groups: list[list[str]]) -> dict[str, float]:
     """Self-BLEU and distinct-n within each group of independent texts, averaged over groups."""
-    mean = lambda values: sum(values) / len(values)  # noqa: E731
     return {
-        "self_bleu": mean([self_bleu(texts) for texts in groups]),
-        **{f"distinct_{n}": mean([distinct_n(texts, n) for texts in groups]) for n in (1, 2, 3)},
+        "self_bleu": fmean(self_bleu(texts) for texts in groups),
+        **{f"distinct_{n}": fmean(distinct_n(texts, n) for texts in groups) for n in (1, 2, 3)},
     }
 
 
@@ -136,8 +136,7 @@ def main() -> None:
     if args.data:
         groups = data_groups(args.data, size=32, count=10)
         rows.append(score("PTB test sentences", groups, model, tokenizer, {}))
-    with atomic_write(args.json) as handle:
-        handle.write(json.dumps(rows, indent=1) + "\n")
+    write_json(args.json, rows, indent=1)
     with atomic_write(args.table) as handle:
         handle.write(table(rows))
     print(table(rows))

@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from textebm.data.files import atomic_write
+from textebm.data.files import atomic_write, write_json
 
 
 @dataclass
@@ -160,8 +160,7 @@ def run_demo(config: DemoConfig) -> dict:
         title="tiny masked LM on the embedded language",
     )
     metrics["seconds"] = {"train": trained - started, "total": time.perf_counter() - started}
-    with atomic_write(output / "metrics.json") as handle:
-        json.dump(metrics, handle, indent=2)
+    write_json(output / "metrics.json", metrics)
     return metrics
 
 

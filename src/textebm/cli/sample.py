@@ -324,7 +324,7 @@ def _mask_predict(args, energy, start, generator):
 
 
 def _write(output: Path, records, diagnostics, trace, burn_in, args) -> None:
-    from textebm.data.files import atomic_write
+    from textebm.data.files import atomic_write, write_json
     from textebm.eval.plots import energy_trace_png
 
     title = f"{args.sampler}, {args.energy} energy, T={args.temperature:g}"
@@ -332,8 +332,6 @@ def _write(output: Path, records, diagnostics, trace, burn_in, args) -> None:
     with atomic_write(output) as out:
         for record in records:
             out.write(json.dumps(record) + "\n")
-    with atomic_write(output.with_suffix(".diagnostics.json")) as out:
-        json.dump(diagnostics, out, indent=2)
-        out.write("\n")
+    write_json(output.with_suffix(".diagnostics.json"), diagnostics)
     with atomic_write(output.with_suffix(".trace.png"), "wb") as out:
         out.write(png)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import json
 import os
 import sys
 import tempfile
@@ -79,3 +80,9 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def write_json(path: str | Path, data: object, indent: int = 2) -> None:
+    """Write `data` as indented JSON with a final newline, atomically (see `atomic_write`)."""
+    with atomic_write(path) as handle:
+        handle.write(json.dumps(data, indent=indent) + "\n")

@@ -2,12 +2,14 @@
 
 A checkpoint is a folder `checkpoints/step-00000100/` holding `model.safetensors`,
 `optimizer.pt` (tensors and numbers only, loaded with `weights_only=True`) and `state.json` (the
-step, the recipe, the number of processes). It is written to a temporary folder and renamed into
-place, so a kill at any moment leaves the last complete checkpoint as it was.
+step, the recipe, the number of processes, the minutes trained). It is written to a temporary
+folder and renamed into place, so a kill at any moment leaves the last complete checkpoint as it
+was.
 
 Nothing else needs saving for an exact resume: the data position is a function of the step (see
-`loop.BatchOrder`), the learning rate is a pure function of the step, and every random draw
-(masking, dropout) is seeded from the seed and the micro-batch's index.
+`loop.BatchOrder`), the learning rate is a pure function of the step (under `--time-budget`, of
+the minutes trained, which the state keeps), and every random draw (masking, dropout) is seeded
+from the seed and the micro-batch's index.
 """
 
 from __future__ import annotations

@@ -346,8 +346,6 @@ def load_config(cls: type, values: dict[str, Any], config_file: str | None = Non
 
 def save_config(config: Any, path: str | Path) -> None:
     """Write the resolved configuration as JSON (loadable again with `--config`)."""
-    from textebm.data.files import atomic_write
+    from textebm.data.files import write_json
 
-    with atomic_write(path) as handle:
-        json.dump(dataclasses.asdict(config), handle, indent=2)
-        handle.write("\n")
+    write_json(path, dataclasses.asdict(config))
