@@ -62,3 +62,15 @@ def test_atomic_write_gives_ordinary_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_word(tmp_path):
+    """Windows editors start UTF-8 files with EF BB BF; kept, it would glue onto the first word."""
+    path = tmp_path / "bom.txt"
+    path.write_bytes(b"\xef\xbb\xbfthe cat sat .\n\xef\xbb\xbfa second line keeps its bytes\n")
+    zipped = tmp_path / "bom.txt.gz"
+    zipped.write_bytes(gzip.compress(path.read_bytes()))
+    for source in (path, zipped):
+        lines = read_lines(source)
+        assert lines[0] == "the cat sat ."
+        assert lines[1].startswith("\ufeff")  # only a leading mark is a byte-order mark

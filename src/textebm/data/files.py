@@ -30,6 +30,8 @@ def _open_binary(path: str | Path) -> IO[bytes]:
 def read_lines(path: str | Path) -> list[str]:
     """All lines of a UTF-8 text file (`.gz` transparently, `-` for stdin), line ends stripped.
 
+    A byte-order mark at the start of the file is dropped.
+
     Raises UsageError naming the 1-based line number of the first line that is not valid UTF-8.
     """
     lines = []
@@ -37,7 +39,10 @@ def read_lines(path: str | Path) -> list[str]:
     try:
         for number, raw in enumerate(stream, start=1):
             try:
-                lines.append(raw.decode("utf-8").rstrip("\r\n"))
+                # utf-8-sig on the first line only: a byte-order mark (Windows editors write one)
+                # is not part of the text, or the first word would be silently unknown.
+                codec = "utf-8-sig" if number == 1 else "utf-8"
+                lines.append(raw.decode(codec).rstrip("\r\n"))
             except UnicodeDecodeError as error:
                 raise UsageError(
                     f"{path}: line {number} is not valid UTF-8 (byte {error.start + 1})"
