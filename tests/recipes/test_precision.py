@@ -130,3 +130,29 @@ def test_a_run_saved_before_precision_and_tokens_were_recorded_resumes(make_conf
     train = [r for r in lines(output / "metrics.jsonl") if r["split"] == "train"]
     assert train[-1]["step"] == 6
     assert train[-1]["tokens_trained"] == sum(r["tokens"] for r in train)  # counted from metrics
+
+
+def test_summarize_run_states_tokens_precision_and_measured_rates(
+    make_config, machine, capsys, monkeypatch
+):
+    import importlib.util
+    import sys
+
+    from textebm.recipes.clm import train_clm
+
+    machine(False)
+    output = Path(train_clm(make_config(ClmConfig, max_steps=4, eval_every=2)))
+    script = Path(__file__).parents[2] / "experiments" / "summarize_run.py"
+    spec = importlib.util.spec_from_file_location("summarize_run", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(sys, "argv", ["summarize_run.py", str(output)])
+    module.main()
+    printed = capsys.readouterr().out
+    [session] = lines(output / "sessions.jsonl")
+    train = [r for r in lines(output / "metrics.jsonl") if r["split"] == "train"]
+    assert f'"tokens_trained": {train[-1]["tokens_trained"]}' in printed
+    assert '"mixed_precision": "no"' in printed
+    rate = f"matmul GFLOP/s fp32 {session['matmul_gflops_fp32']:.0f}"
+    assert "session from step 0 (0 tokens trained): no on cpu" in printed and rate in printed
+    assert '"tokens_trained"' in printed.split("last validation:")[1]
