@@ -1,8 +1,10 @@
-"""What this machine computes fast: a pinned matrix-product rate to compare speed figures against.
+"""What this machine computes fast: a pinned matrix-product rate to compare speed figures against,
+and whether bf16 autocast is worth it here (`--mixed-precision auto`).
 
 Time-budgeted results and throughput figures only compare across machines when they are stated
 beside what the machine itself can do; CPU speed also drifts during a day, so the rate is
-measured in the same run as the figure it qualifies.
+measured in the same run as the figure it qualifies (every training session records it, see
+`machine_record`).
 """
 
 from __future__ import annotations
