@@ -8,6 +8,14 @@ from textebm.models.loading import load_masked_lm
 from textebm.models.tiny import build_tiny_mlm
 
 
+@pytest.fixture(autouse=True)
+def _small_session_probe(monkeypatch):
+    """Every training session measures the pinned matrix product first (seconds on 2 cores);
+    the tests train dozens of tiny runs, so they measure a tiny product instead."""
+    probe = dict(m=64, k=64, n=64, repeats=1, warmup=0)
+    monkeypatch.setattr("textebm.hardware.SESSION_PROBE", probe)
+
+
 @pytest.fixture(scope="session")
 def wordlevel_dir(tmp_path_factory):
     """A tiny word-level BERT; init_scale 5 so its conditionals are far from uniform."""

@@ -11,7 +11,7 @@ export CI=1
 experiments/tinystories/prepare.sh
 COMMON="--corpus $RUNS/data/train.txt --validation $RUNS/data/valid.txt --tokenizer $RUNS/tokenizer
   --preset small --dropout 0.2 --weight-decay 0.1 --warmup-fraction 0.05 --schedule linear
-  --mixed-precision bf16 --max-steps 100000 --log-every 25 --eval-every 250 --checkpoint-every 500"
+  --mixed-precision auto --max-steps 100000 --log-every 25 --eval-every 250 --checkpoint-every 500"
 /usr/bin/time -f "%e s wall, %U s user" nice -n 19 textebm train clm $COMMON \
   --context-length 128 --batch-size 16 --lr 2e-3 --time-budget ${CLM_MINUTES:-8} \
   --output $RUNS/clm-small

@@ -84,3 +84,22 @@ def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.O
     if missing or unexpected:
         raise UsageError(f"checkpoint {path} does not fit the model; pass --overwrite")
     optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
+
+
+def trained_tokens(path: Path, metrics: Path) -> int:
+    """Tokens trained up to checkpoint `path`, over all processes: its state records them; for a
+    checkpoint saved before it did, the sum of the train records in `metrics` up to its step (an
+    undercount by the steps after the last record, when a checkpoint fell between records)."""
+    state = read_state(path)
+    if "tokens" in state:
+        return int(state["tokens"])
+    total = 0
+    if metrics.is_file():
+        for line in metrics.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # a line cut short by a kill
+                continue
+            if record.get("split") == "train" and record.get("step", 0) <= state["step"]:
+                total += record.get("tokens", 0)
+    return total

@@ -165,10 +165,13 @@ class TrainConfig:
         metavar="MINUTES",
     )
     mixed_precision: str = option(
-        "no",
-        "bf16 (CPUs with bf16 support, recent GPUs) or fp16 (GPUs, with loss scaling)",
+        "auto",
+        "auto: bf16 where the hardware runs it faster (a GPU with native bf16, a CPU with AMX), "
+        "else no (fp32), recorded as resolved in the run's train_config.json; bf16; fp16 (GPUs, "
+        "with loss scaling); no",
         "optimisation",
-        choices=("no", "bf16", "fp16"),
+        choices=("auto", "no", "bf16", "fp16"),
+        absent="no",  # what a run saved before the field existed trained in
     )
     seed: int = option(
         0, "seed of initialisation, data order, masking and dropout", "optimisation", metavar="N"
@@ -220,9 +223,7 @@ class TrainConfig:
     )
 
     def __post_init__(self) -> None:
-        _check_types(self)
-        if self.preset not in PRESETS:
-            raise UsageError(f"unknown preset {self.preset!r}; choose one of {sorted(PRESETS)}")
+        _check_types(self)  # and choices: an unknown preset stops here
         for name, value in PRESETS[self.preset].items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
@@ -301,8 +302,23 @@ class ClmConfig(TrainConfig):
     """Causal LM (GPT-2): the corpus as one token stream, eos at each line end, in blocks."""
 
 
+def resolve_mixed_precision(config: TrainConfig) -> TrainConfig:
+    """`config` with `mixed_precision` 'auto' replaced by what this machine runs faster.
+
+    The loop trains, saves and fingerprints the resolved value: a run started with 'auto' resumes
+    with 'auto' on the same machine, and on a machine that resolves otherwise it stops with a
+    one-line error naming the change (pass the run's precision explicitly to continue it).
+    """
+    if config.mixed_precision != "auto":
+        return config
+    from textebm.hardware import bf16_is_fast
+
+    return dataclasses.replace(config, mixed_precision="bf16" if bf16_is_fast() else "no")
+
+
 def _check_types(config: Any) -> None:
-    """Reject values of the wrong type (from a JSON file) with a one-line error."""
+    """Reject values of the wrong type or outside a field's choices (from a JSON file, or a
+    Python caller; the command line checks choices itself) with a one-line error."""
     hints = typing.get_type_hints(type(config))
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
@@ -315,6 +331,9 @@ def _check_types(config: Any) -> None:
         if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
             names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
             raise UsageError(f"{f.name} must be {names}, not {value!r}")
+        choices = f.metadata.get("choices")
+        if choices is not None and value not in choices:
+            raise UsageError(f"unknown {f.name} {value!r}; choose one of {', '.join(choices)}")
 
 
 def load_config(cls: type, values: dict[str, Any], config_file: str | None = None) -> Any:

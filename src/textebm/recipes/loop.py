@@ -37,7 +37,7 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 from textebm.data.corpus import Documents, dataset_splits, load_corpus
 from textebm.errors import UsageError
 from textebm.recipes import checkpoint
-from textebm.recipes.config import TrainConfig, save_config
+from textebm.recipes.config import TrainConfig, resolve_mixed_precision, save_config
 
 Batch = dict[str, torch.Tensor]
 
@@ -204,7 +204,11 @@ def prepare_output(config: TrainConfig) -> None:
         }
         new = config.fingerprint()
         # A field added since the run was saved counts as its default there.
-        defaults = {f.name: f.default for f in dataclasses.fields(config) if f.name not in saved}
+        defaults = {
+            f.name: f.metadata.get("absent", f.default)
+            for f in dataclasses.fields(config)
+            if f.name not in saved
+        }
         old = {k: v for k, v in {**defaults, **saved}.items() if k not in free and k in new}
         changed = sorted(k for k in set(old) | set(new) if old.get(k, "-") != new.get(k, "-"))
         if changed:
@@ -230,6 +234,7 @@ def prepare_output(config: TrainConfig) -> None:
     if config.overwrite:
         shutil.rmtree(checkpoint.checkpoint_dir(output), ignore_errors=True)
         (output / "metrics.jsonl").unlink(missing_ok=True)
+        (output / "sessions.jsonl").unlink(missing_ok=True)
     checkpoint.remove_partial(output)
     output.mkdir(parents=True, exist_ok=True)
     save_config(config, saved_path)
@@ -315,7 +320,9 @@ def train(config: TrainConfig, objective: Objective, stop_after: int | None = No
     from tqdm.auto import tqdm
 
     from textebm.data.tokenizers import load_tokenizer_folder
+    from textebm.hardware import machine_record
 
+    config = resolve_mixed_precision(config)  # 'auto': trained, saved and compared as resolved
     accelerator = _accelerator(config)
     output, main = Path(config.output), accelerator.is_main_process
     # Everything that can fail on bad input runs before the output folder is touched.
@@ -338,7 +345,7 @@ def train(config: TrainConfig, objective: Objective, stop_after: int | None = No
     model.train()
     optimizer = _optimizer(model.to(accelerator.device), config)
     world, rank = accelerator.num_processes, accelerator.process_index
-    start, trained_minutes = 0, 0.0
+    start, trained_minutes, trained_tokens = 0, 0.0, 0
     resume_from = checkpoint.latest_checkpoint(output)
     if resume_from is not None:
         state = checkpoint.read_state(resume_from)
@@ -350,8 +357,13 @@ def train(config: TrainConfig, objective: Objective, stop_after: int | None = No
         checkpoint.load_checkpoint(resume_from, model, optimizer)
         start = state["step"]
         trained_minutes = state.get("minutes", 0.0)
+        trained_tokens = checkpoint.trained_tokens(resume_from, output / "metrics.jsonl")
     metrics = MetricsLog(output / "metrics.jsonl", enabled=main)
     metrics.truncate(start)
+    if main and start < config.max_steps:  # once a session, before the clock starts
+        machine = machine_record(accelerator.device, accelerator.mixed_precision)
+        sessions = MetricsLog(output / "sessions.jsonl", enabled=True)
+        sessions.write({"step": start, "tokens_trained": trained_tokens, **machine})
     accelerator.wait_for_everyone()
     loss_module: torch.nn.Module = _Loss(model, objective)
     if config.compile:
@@ -365,7 +377,8 @@ def train(config: TrainConfig, objective: Objective, stop_after: int | None = No
             model.eval()
             with torch.no_grad(), accelerator.autocast():
                 results = objective.evaluate(model, validation_set, config)
-            metrics.write({"step": step, "split": "validation", **results})
+            record = {"step": step, "split": "validation", "tokens_trained": trained_tokens}
+            metrics.write({**record, **results})
             model.train()
         accelerator.wait_for_everyone()
 
@@ -377,7 +390,12 @@ def train(config: TrainConfig, objective: Objective, stop_after: int | None = No
                 step,
                 model,
                 optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer,
-                {"recipe": objective.name, "processes": world, "minutes": trained},
+                {
+                    "recipe": objective.name,
+                    "processes": world,
+                    "minutes": trained,
+                    "tokens": trained_tokens,
+                },
                 keep=config.keep_checkpoints,
             )
         accelerator.wait_for_everyone()
@@ -435,6 +453,7 @@ def train(config: TrainConfig, objective: Objective, stop_after: int | None = No
         window_seconds += time.perf_counter() - step_start  # training only, not eval or saving
         window_targets += targets
         window_tokens += tokens
+        trained_tokens += tokens
         done = last = step + 1
         bar.update(1)
         finished = done == config.max_steps or (
@@ -449,6 +468,7 @@ def train(config: TrainConfig, objective: Objective, stop_after: int | None = No
                 "loss": total / max(window_targets, 1),
                 "learning_rate": rate,
                 "tokens": window_tokens,
+                "tokens_trained": trained_tokens,
                 "tokens_per_second": window_tokens / window_seconds,
             }
             if config.time_budget:
