@@ -164,7 +164,7 @@ class CausalLMEnergy:
                         index,
                         f"{len(ids)} tokens, more than the model's maximum of {self.max_length}",
                     )
-                encoded[index] = ids[: self.max_length - 1] + [self.eos_id]
+                encoded[index] = [*ids[: self.max_length - 1], self.eos_id]
         return encoded
 
     def score_texts(
