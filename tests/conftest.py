@@ -1,11 +1,12 @@
-"""Shared fixtures: tiny masked LMs built offline and saved, loaded through the hub code path."""
+"""Shared fixtures: tiny masked and causal LMs built offline and saved, loaded through the hub code
+path."""
 
 from __future__ import annotations
 
 import pytest
 
-from textebm.models.loading import load_masked_lm
-from textebm.models.tiny import build_tiny_mlm
+from textebm.models.loading import load_causal_lm, load_masked_lm
+from textebm.models.tiny import build_tiny_clm, build_tiny_mlm
 
 
 @pytest.fixture(autouse=True)
@@ -35,6 +36,17 @@ def wordlevel(wordlevel_dir):
 @pytest.fixture(scope="session")
 def wordpiece(wordpiece_dir):
     return load_masked_lm(str(wordpiece_dir), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def clm_dir(tmp_path_factory):
+    """A tiny word-level GPT-2; init_scale 5 so its next-token distributions are far from flat."""
+    return build_tiny_clm(tmp_path_factory.mktemp("clm"), init_scale=5.0)
+
+
+@pytest.fixture(scope="session")
+def clm(clm_dir):
+    return load_causal_lm(str(clm_dir), device="cpu")
 
 
 @pytest.fixture(scope="session")

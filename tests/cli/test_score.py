@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from textebm.cli.main import main
-from textebm.energies import MaskedLMEnergy
+from textebm.energies import CausalLMEnergy, MaskedLMEnergy
 
 
 def _score(args: list[str], capsys) -> tuple[int, str, str]:
@@ -158,3 +158,50 @@ def test_two_processes_write_what_one_writes(wordlevel_dir, sentences, tmp_path)
         assert (a["text"], a["tokens"], a["n_tokens"]) == (b["text"], b["tokens"], b["n_tokens"])
         assert a["energy"] == pytest.approx(b["energy"], abs=1e-5)
         assert a["token_energies"] == pytest.approx(b["token_energies"], abs=1e-5)
+
+
+def test_clm_energy_writes_the_causal_lm_records(clm_dir, clm, sentences, tmp_path, capsys):
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(sentences) + "\n")
+    args = ["--model", str(clm_dir), "--energy", "clm", "--batch-tokens", "16"]
+    code, out, err = _score([*args, "--temperature", "2", str(source)], capsys)
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    expected = CausalLMEnergy(*clm, temperature=2.0).score_texts(sentences)
+    assert [r["text"] for r in records] == sentences
+    assert set(records[0]) == {"text", "energy", "n_tokens", "tokens", "token_energies"}
+    for record, item in zip(records, expected, strict=True):
+        assert record["energy"] == pytest.approx(item.energy, abs=1e-5)
+        assert record["tokens"] == item.tokens and record["tokens"][-1] == "[SEP]"
+        assert record["n_tokens"] == len(record["token_energies"]) == len(item.tokens)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--whole-word"], "--whole-word is for masked LMs"),
+        (["--batch-tokens", "0"], "--batch-tokens must be positive"),
+        (["{long}"], "line 2: 212 tokens, more than the model's maximum of 128; pass --truncate"),
+        (["--model", "{tmp}"], "is not a model folder"),
+    ],
+)
+def test_clm_bad_input_is_one_line_exit_2(clm_dir, tmp_path, capsys, args, message):
+    source = tmp_path / "in.txt"
+    source.write_text("the cat\n")
+    long = tmp_path / "long.txt"
+    long.write_text(f"the cat\n{LONG}\n")
+    args = [a.format(tmp=tmp_path, long=long) for a in args]
+    if not any(a.endswith(".txt") for a in args):
+        args.append(str(source))
+    code, _, err = _score(["--model", str(clm_dir), "--energy", "clm", *args], capsys)
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_clm_truncate_keeps_bos_and_eos(clm_dir, tmp_path, capsys):
+    source = tmp_path / "in.txt"
+    source.write_text(LONG + "\n")
+    args = ["--model", str(clm_dir), "--energy", "clm", "--truncate", str(source)]
+    code, out, _ = _score(args, capsys)
+    assert code == 0
+    assert json.loads(out)["n_tokens"] == 127  # 128 minus bos; eos kept and scored

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from types import SimpleNamespace
 
@@ -10,6 +11,7 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from textebm.data.tokenizers import train_tokenizer
+from textebm.energies import CausalLMEnergy
 from textebm.eval.perplexity import (
     _windows,
     corpus_perplexity,
@@ -126,3 +128,16 @@ def test_sentences_see_no_other_sentence_and_padding_changes_nothing(tokenizer):
     stream = corpus_perplexity(model, tokenizer, texts, context_length=16, stride=15)
     assert stream.tokens == together.tokens
     assert stream.nll != pytest.approx(together.nll, rel=1e-4)
+
+
+@pytest.mark.parametrize("gpt2_style", [False, True])
+def test_sentence_perplexity_agrees_with_the_causal_lm_energy(clm, sentences, gpt2_style):
+    """One framing for both: bos (eos where bos is eos, as in GPT-2) text eos, eos scored."""
+    model, tokenizer = clm
+    if gpt2_style:
+        tokenizer = copy.deepcopy(tokenizer)
+        tokenizer.bos_token = tokenizer.eos_token
+    scored = CausalLMEnergy(model, tokenizer).score_texts(sentences)
+    result = sentence_perplexity(model, tokenizer, sentences)
+    assert result.tokens == sum(item.n_tokens for item in scored)
+    assert result.nll == pytest.approx(sum(item.energy for item in scored), rel=1e-5)

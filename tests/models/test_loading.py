@@ -9,7 +9,7 @@ from transformers import DistilBertConfig, DistilBertForMaskedLM, RobertaConfig,
 from textebm.energies import MaskedLMEnergy
 from textebm.energies.reference import naive_masked_lm_energies
 from textebm.errors import UsageError
-from textebm.models.loading import load_masked_lm
+from textebm.models.loading import load_causal_lm, load_masked_lm
 from textebm.models.tiny import build_tiny_mlm, wordlevel_tokenizer
 
 
@@ -68,3 +68,33 @@ def test_other_architectures_score_like_the_naive_loop(architecture, sentences, 
     reference = naive_masked_lm_energies(model, tokenizer, sentences)
     for item, terms in zip(scored, reference, strict=True):
         assert item.token_energies == pytest.approx(terms, abs=1e-4)
+
+
+def test_causal_lm_loads_from_a_folder_with_the_same_errors(clm_dir, tmp_path):
+    model, tokenizer = load_causal_lm(str(clm_dir), device="cpu")
+    assert type(model).__name__ == "GPT2LMHeadModel" and not model.training
+    assert tokenizer.eos_token_id is not None
+    with pytest.raises(UsageError, match="model folder not found"):
+        load_causal_lm(str(tmp_path / "absent"))
+    with pytest.raises(UsageError, match=r"no config\.json"):
+        load_causal_lm(str(tmp_path))
+
+
+@pytest.mark.parametrize("loader", [load_masked_lm, load_causal_lm])
+def test_unknown_hub_id_offline_is_one_line_with_the_fix(loader, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr("textebm.models.loading.offline_unless_reachable", lambda: True)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(UsageError, match="offline, pass a local folder") as error:
+        loader("textebm-tests/no-such-model")
+    assert "\n" not in str(error.value)
+
+
+def test_causal_lm_needs_an_eos_token(clm_dir, tmp_path):
+    model, tokenizer = load_causal_lm(str(clm_dir), device="cpu")
+    tokenizer.eos_token = None
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    with pytest.raises(UsageError, match="no eos token"):
+        load_causal_lm(str(tmp_path))

@@ -1,4 +1,4 @@
-"""`textebm score`: energies of sentences under a masked LM, as JSON Lines.
+"""`textebm score`: energies of sentences under a masked or causal LM, as JSON Lines.
 
 Runs on one process, or sharded over many when started by `accelerate launch` or `torchrun`; the
 output is the same either way: one record per input line, in input order.
@@ -13,20 +13,25 @@ import json
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "score",
-        help="score sentences with a masked-LM energy",
-        description="Score each line of INPUT with a masked LM's energy (lower = more probable) "
+        help="score sentences with a masked- or causal-LM energy",
+        description="Score each line of INPUT with an LM's energy (lower = more probable) "
         'and write JSON Lines: {"text", "energy", "n_tokens", "tokens", "token_energies"}.',
     )
     parser.add_argument(
         "input",
         help="text file, one sentence a line (.gz read transparently), or - for standard input",
     )
-    parser.add_argument("--model", required=True, help="hub id or local folder of a masked LM")
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="hub id or local folder of a masked LM (of a causal LM for --energy clm)",
+    )
     parser.add_argument(
         "--energy",
-        choices=["norm", "raw"],
+        choices=["norm", "raw", "clm"],
         default="norm",
-        help="norm: negative pseudo-log-likelihood; raw: negative summed logits",
+        help="norm: negative pseudo-log-likelihood; raw: negative summed logits; clm: a causal "
+        "LM's negative log-likelihood of bos + sentence + eos (eos scored, in tokens)",
     )
     parser.add_argument(
         "--whole-word",
@@ -53,28 +58,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from textebm.cli.common import quiet_libraries, read_sentences, show_progress
     from textebm.data.files import atomic_write
-    from textebm.energies import MaskedLMEnergy, SequenceError
+    from textebm.energies import CausalLMEnergy, MaskedLMEnergy, SequenceError
     from textebm.errors import UsageError
-    from textebm.models.loading import load_masked_lm
+    from textebm.models.loading import load_causal_lm, load_masked_lm
 
     if args.batch_tokens < 1:
         raise UsageError(f"--batch-tokens must be positive, not {args.batch_tokens}")
     if not args.temperature > 0:
         raise UsageError(f"--temperature must be positive, not {args.temperature}")
+    if args.energy == "clm" and args.whole_word:
+        raise UsageError("--whole-word is for masked LMs; --energy clm scores every token")
     texts = read_sentences(args.input)
     quiet_libraries()
     from accelerate import PartialState
 
     state = PartialState(cpu=args.device == "cpu")
-    model, tokenizer = load_masked_lm(args.model, device=args.device or state.device)
-    energy = MaskedLMEnergy(
-        model,
-        tokenizer,
-        kind=args.energy,
-        whole_word=args.whole_word,
-        temperature=args.temperature,
-        batch_tokens=args.batch_tokens,
-    )
+    device = args.device or state.device
+    if args.energy == "clm":
+        model, tokenizer = load_causal_lm(args.model, device=device)
+        energy = CausalLMEnergy(
+            model, tokenizer, temperature=args.temperature, batch_tokens=args.batch_tokens
+        )
+    else:
+        model, tokenizer = load_masked_lm(args.model, device=device)
+        energy = MaskedLMEnergy(
+            model,
+            tokenizer,
+            kind=args.energy,
+            whole_word=args.whole_word,
+            temperature=args.temperature,
+            batch_tokens=args.batch_tokens,
+        )
     try:  # every process checks every line, so that all of them fail alike on bad input
         energy.encode(texts, truncate=args.truncate)
     except SequenceError as error:

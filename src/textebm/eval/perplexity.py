@@ -27,6 +27,8 @@ import torch
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from textebm.energies.causal_lm import causal_specials, frame
+
 
 @dataclass
 class Perplexity:
@@ -64,17 +66,10 @@ def token_stream(
 
     Returns (ids, scored): ids (n,) int64 and scored (n,) bool, False at the bos tokens.
     """
-    eos = tokenizer.eos_token_id
-    if eos is None:
-        raise ValueError("the tokenizer has no eos token to end each line with")
-    bos = tokenizer.bos_token_id if tokenizer.bos_token_id != eos else None
+    bos, _ = causal_specials(tokenizer)
+    # Each line follows the previous line's eos; a distinct bos is still written before it.
     texts = [line for line in lines if line.strip()]
-    stream: list[int] = []
-    for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]:
-        if bos is not None:
-            stream.append(bos)
-        stream.extend(ids)
-        stream.append(eos)
+    stream = [token for ids in frame(tokenizer, texts, start=bos is not None) for token in ids]
     ids = torch.tensor(stream, dtype=torch.long)
     scored = ids != bos if bos is not None else torch.ones_like(ids, dtype=torch.bool)
     return ids, scored
@@ -176,18 +171,12 @@ def sentence_perplexity(
     """Perplexity of a causal LM over independent sentences (e.g. samples), each `bos text eos`.
 
     Unlike `corpus_perplexity`, no sentence sees another as context. Each sentence's words and
-    its eos are scored (bos is not; without a distinct bos the first token is context only), and
+    its eos are scored, bos is context only (eos stands in for a missing or non-distinct bos, as
+    in `textebm.energies.causal_lm`, whose `CausalLMEnergy` gives the same numbers), and
     the perplexity is exp(summed NLL / scored tokens) over all of them. The result's
     `context_length` is the longest sentence (special tokens included) and `stride` is 0.
     """
-    eos = tokenizer.eos_token_id
-    if eos is None:
-        raise ValueError("the tokenizer has no eos token to end each sentence with")
-    bos = tokenizer.bos_token_id if tokenizer.bos_token_id != eos else None
-    rows = [
-        ([bos] if bos is not None else []) + ids + [eos]
-        for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]
-    ]
+    rows = frame(tokenizer, list(texts))
     was_training = model.training
     model.eval()
     nll, count = 0.0, 0

@@ -5,7 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForMaskedLM, AutoTokenizer, PreTrainedModel
+from transformers import (
+    AutoModelForCausalLM,
+    AutoModelForMaskedLM,
+    AutoTokenizer,
+    PreTrainedModel,
+)
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from textebm.errors import UsageError
@@ -47,26 +52,50 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
         raise _not_found(name, error) from None
 
 
-def load_masked_lm(
-    name: str, device: str | torch.device | None = None, dtype: torch.dtype = torch.float32
-) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Any `AutoModelForMaskedLM` and its tokenizer, in eval mode on `device`.
+def _load_model(
+    auto_class: type, name: str, device: str | torch.device | None, dtype: torch.dtype
+) -> PreTrainedModel:
+    """`auto_class.from_pretrained(name)` in eval mode on `device`, with one-line errors.
 
     Uses PyTorch's scaled-dot-product attention where the architecture supports it (the fastest
     path on CPU and GPU alike), falling back to the eager implementation otherwise.
     """
-    tokenizer = load_tokenizer(name)
     try:
         try:
-            model = AutoModelForMaskedLM.from_pretrained(
-                name, dtype=dtype, attn_implementation="sdpa"
-            )
+            model = auto_class.from_pretrained(name, dtype=dtype, attn_implementation="sdpa")
         except ValueError as error:
             if "sdpa" not in str(error).lower():
                 raise
-            model = AutoModelForMaskedLM.from_pretrained(name, dtype=dtype)
+            model = auto_class.from_pretrained(name, dtype=dtype)
     except (OSError, ValueError, KeyError) as error:
         raise _not_found(name, error) from None
+    return model.to(pick_device(device)).eval()
+
+
+def load_masked_lm(
+    name: str, device: str | torch.device | None = None, dtype: torch.dtype = torch.float32
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Any `AutoModelForMaskedLM` (hub id or folder) and its tokenizer, in eval mode on `device`."""
+    tokenizer = load_tokenizer(name)
+    model = _load_model(AutoModelForMaskedLM, name, device, dtype)
     if tokenizer.mask_token_id is None:
         raise UsageError(f"model {name!r} has no mask token: it is not a masked language model")
-    return model.to(pick_device(device)).eval(), tokenizer
+    return model, tokenizer
+
+
+def load_causal_lm(
+    name: str, device: str | torch.device | None = None, dtype: torch.dtype = torch.float32
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Any `AutoModelForCausalLM` (hub id or folder) and its tokenizer, in eval mode on `device`.
+
+    The tokenizer must have an eos token: a causal LM's sentence ends with it (see
+    `textebm.energies.causal_lm`).
+    """
+    tokenizer = load_tokenizer(name)
+    model = _load_model(AutoModelForCausalLM, name, device, dtype)
+    if tokenizer.eos_token_id is None:
+        raise UsageError(
+            f"model {name!r}: its tokenizer has no eos token, which ends every sentence a causal "
+            "LM scores or generates"
+        )
+    return model, tokenizer

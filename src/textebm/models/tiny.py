@@ -1,4 +1,4 @@
-"""Tiny masked LMs built offline, for tests and the quickstart.
+"""Tiny masked and causal LMs built offline, for tests and the quickstart.
 
 They are saved with `save_pretrained`, so they load through exactly the path a hub model takes.
 The weights are random: the energies they give are well defined but mean nothing linguistically.
@@ -10,7 +10,13 @@ from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
-from transformers import BertConfig, BertForMaskedLM, PreTrainedTokenizerFast
+from transformers import (
+    BertConfig,
+    BertForMaskedLM,
+    GPT2Config,
+    GPT2LMHeadModel,
+    PreTrainedTokenizerFast,
+)
 
 from textebm.data.tokenizers import SPECIAL_TOKENS, wrap_bert_style
 
@@ -130,6 +136,42 @@ def build_tiny_mlm(
     )
     torch.manual_seed(seed)  # from_config draws from the global RNG; seeded so builds repeat
     model = BertForMaskedLM(config).eval()
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)
+    return output_dir
+
+
+def build_tiny_clm(
+    output_dir: str | Path, seed: int = 0, init_scale: float = 1.0, **config_overrides
+) -> Path:
+    """Build a random tiny GPT-2 (2 layers, hidden size 32) with the word-level tokenizer.
+
+    The tokenizer's [CLS] doubles as bos and [SEP] as eos, as in `textebm train clm`.
+    init_scale: multiplies GPT-2's default initialiser range (0.02); larger scales give
+        next-token distributions further from uniform.
+    Returns the folder, loadable with `AutoModelForCausalLM.from_pretrained`.
+    """
+    tokenizer = wordlevel_tokenizer()
+    settings = dict(
+        vocab_size=len(tokenizer),
+        n_positions=128,
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        n_inner=64,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        initializer_range=0.02 * init_scale,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    settings.update(config_overrides)
+    torch.manual_seed(seed)  # from_config draws from the global RNG; seeded so builds repeat
+    model = GPT2LMHeadModel(GPT2Config(**settings)).eval()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output_dir)

@@ -4,9 +4,12 @@ kernel = MetropolisHastings(energy)            # or DegenerateGibbs(energy), Nai
 start = from_lengths(energy.tokenizer, [12] * 8)
 state, fill_passes = kernel.init(*start.astuple(), generator)
 samples = run_chains(kernel, state, generator, sweeps=100, burn_in=20, thin=5)
+
+Causal LMs sample exactly, without a chain: `generate` (see `samplers.generate`).
 """
 
 from textebm.samplers.driver import Samples, geometric_schedule, run_chains
+from textebm.samplers.generate import Generation, generate, generate_texts
 from textebm.samplers.gibbs import DegenerateGibbs
 from textebm.samplers.mask_predict import MaskPredictResult, mask_predict
 from textebm.samplers.mh import MetropolisHastings, log_acceptance
@@ -18,6 +21,7 @@ from textebm.samplers.state import ChainState, StepInfo
 __all__ = [
     "ChainState",
     "DegenerateGibbs",
+    "Generation",
     "MaskPredictResult",
     "MetropolisHastings",
     "NaiveMH",
@@ -27,6 +31,8 @@ __all__ = [
     "StepInfo",
     "from_lengths",
     "from_text",
+    "generate",
+    "generate_texts",
     "geometric_schedule",
     "log_acceptance",
     "mask_predict",

@@ -1,0 +1,204 @@
+"""Energy of a causal language model: the negative log-likelihood, the reference energy.
+
+A text x of tokens x_1..x_n is read as the causal-LM recipe trains (`textebm train clm`): the
+sequence `bos x_1 .. x_n eos`, where bos is only context and every other token is scored:
+
+    E(x) = -log p(x) = -sum_{t=1}^{n+1} log p(x_t | bos, x_<t),    x_{n+1} = eos
+
+divided by the temperature. Scoring eos makes p a distribution over finite texts (it says where a
+text ends). Tokenizers whose bos is their eos (GPT-2) or that have no bos start from eos instead:
+in the training stream every line follows the previous line's eos, so that is its context.
+
+One forward pass scores every token of a sequence, so the work is one pass per sequence: sequences
+are sorted by length and packed into passes under a token budget, as the masked-LM energy packs
+its copies. The output layer runs at every position, so a pass holds batch_tokens x vocabulary
+logits: lower `batch_tokens` for large vocabularies on small devices.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from transformers import PreTrainedModel
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+from textebm.energies.base import Cost, EnergyOutput
+from textebm.energies.masked_lm import ScoredText, SequenceError, model_max_length, pack_by_budget
+
+
+def causal_specials(tokenizer: PreTrainedTokenizerBase) -> tuple[int | None, int]:
+    """(bos, eos) token ids of the `bos line eos` layout; bos is None when the tokenizer has none
+    or it is the eos (GPT-2). Raises ValueError when there is no eos."""
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        raise ValueError("the tokenizer has no eos token to end each line with")
+    bos = tokenizer.bos_token_id
+    return (None if bos == eos else bos), eos
+
+
+def frame(
+    tokenizer: PreTrainedTokenizerBase, texts: list[str], *, start: bool = True, end: bool = True
+) -> list[list[int]]:
+    """Each text's token ids as a causal LM reads a line: `bos ids eos`.
+
+    start: begin with bos, or with eos when the tokenizer has no distinct bos (a line in the
+        training stream follows the previous line's eos). A token stream passes
+        start=False where the previous line's eos already precedes the line.
+    end: end with eos; a generation prompt has none, so the model continues it.
+    """
+    bos, eos = causal_specials(tokenizer)
+    head = ([bos if bos is not None else eos]) if start else []
+    tail = [eos] if end else []
+    return [head + ids + tail for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+
+def right_pad(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask), both (len(rows), longest) int64, rows at the left."""
+    length = max(len(row) for row in rows)
+    input_ids = torch.full((len(rows), length), pad, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), length), dtype=torch.long)
+    for i, row in enumerate(rows):
+        input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+        attention_mask[i, : len(row)] = 1
+    return input_ids, attention_mask
+
+
+class CausalLMEnergy:
+    """Energy of a Hugging Face causal LM (`AutoModelForCausalLM`): E(x) = -log p(x) / T.
+
+    temperature: energies are divided by it.
+    batch_tokens: token budget of one forward pass (sequences x padded length).
+    max_padding: largest fraction of a pass's token slots that may be padding.
+    """
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        temperature: float = 1.0,
+        batch_tokens: int = 8192,
+        max_padding: float = 0.05,
+    ) -> None:
+        if not temperature > 0:
+            raise ValueError(f"temperature must be positive, not {temperature}")
+        if batch_tokens < 1:
+            raise ValueError(f"batch_tokens must be positive, not {batch_tokens}")
+        self.bos_id, self.eos_id = causal_specials(tokenizer)
+        self.model, self.tokenizer = model, tokenizer
+        self.temperature, self.batch_tokens = temperature, batch_tokens
+        self.max_padding = max_padding
+        self.max_length = model_max_length(model, tokenizer)
+        self.cost = Cost()
+        # Any id will do: padding sits after the real tokens, which causal attention never sees.
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @staticmethod
+    def scorable(attention_mask: torch.Tensor) -> torch.Tensor:
+        """(batch, length) bool: real tokens after the first, which is context only."""
+        scored = attention_mask.bool().clone()
+        scored[:, 0] = False
+        return scored
+
+    @torch.no_grad()
+    def __call__(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> EnergyOutput:
+        """Energies of a batch of framed sequences (`bos x eos`, see `frame`), in as few passes
+        as the token budget allows.
+
+        input_ids: (batch, length) int64, right-padded; position 0 (bos) is context only.
+        attention_mask: (batch, length), 1 for real tokens; all ones if omitted.
+        Returns energy (batch,), token_energies (batch, length) = -log p(x_t | x_<t) / T at
+        scored positions and 0 elsewhere, and scored (batch, length) bool.
+        """
+        input_ids = input_ids.to(self.device)
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        attention_mask = attention_mask.to(self.device)
+        scored = self.scorable(attention_mask)
+        lengths = attention_mask.sum(dim=1)
+        order = torch.argsort(lengths, stable=True)
+        token_energies = torch.zeros(input_ids.shape, dtype=torch.float32, device=self.device)
+        for run in pack_by_budget(lengths[order].tolist(), self.batch_tokens, self.max_padding):
+            rows = order[run]
+            length = int(lengths[rows].max())
+            token_energies[rows, :length] = self._score_rows(
+                input_ids[rows, :length], attention_mask[rows, :length]
+            )
+        token_energies = token_energies * scored / self.temperature
+        return EnergyOutput(
+            energy=token_energies.sum(dim=1), token_energies=token_energies, scored=scored
+        )
+
+    def _score_rows(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(n, length) untempered -log p(x_t | x_<t); 0 at position 0 and at padding."""
+        logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+        n, length = input_ids.shape
+        self.cost.add(sequences=n, tokens=n * length)
+        # The logits at position j predict token j + 1. Shift the labels, not the logits: slicing
+        # the logits would copy all of them.
+        labels = torch.where(attention_mask[:, 1:].bool(), input_ids[:, 1:], -100)
+        labels = F.pad(labels, (0, 1), value=-100)
+        nll = F.cross_entropy(
+            logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100, reduction="none"
+        ).view(n, length)
+        return F.pad(nll[:, :-1], (1, 0))
+
+    def encode(self, texts: list[str], truncate: bool = False) -> list[list[int]]:
+        """Each text framed as `bos ids eos` (see `frame`).
+
+        Raises SequenceError for a text with no token, or longer (bos and eos included) than the
+        model's maximum length, unless `truncate`, which keeps bos, the first tokens and eos.
+        """
+        encoded = frame(self.tokenizer, texts)
+        for index, ids in enumerate(encoded):
+            if len(ids) <= 2:
+                raise SequenceError(index, "no tokens to score")
+            if len(ids) > self.max_length:
+                if not truncate:
+                    raise SequenceError(
+                        index,
+                        f"{len(ids)} tokens, more than the model's maximum of {self.max_length}",
+                    )
+                encoded[index] = [*ids[: self.max_length - 1], self.eos_id]
+        return encoded
+
+    def score_texts(
+        self, texts: list[str], truncate: bool = False, progress: bool = False
+    ) -> list[ScoredText]:
+        """Score many texts, in input order, whatever their number and lengths.
+
+        Texts are sorted by length and handed over in groups of about 16 token budgets, so that
+        texts of similar length share passes and memory stays bounded. A record's tokens are the
+        scored ones: every token of the text, then eos.
+        """
+        from tqdm.auto import tqdm
+
+        encoded = self.encode(texts, truncate=truncate)
+        order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
+        results: list[ScoredText | None] = [None] * len(texts)
+        bar = tqdm(total=len(texts), unit="text", disable=not progress)
+        start = 0
+        while start < len(order):
+            end, work = start, 0
+            while end < len(order) and (end == start or work <= 16 * self.batch_tokens):
+                work += len(encoded[order[end]])
+                end += 1
+            group = order[start:end]
+            output = self(*right_pad([encoded[i] for i in group], self.pad_id))
+            for row, index in enumerate(group):
+                ids = encoded[index]
+                results[index] = ScoredText(
+                    texts[index],
+                    float(output.energy[row]),
+                    self.tokenizer.convert_ids_to_tokens(ids[1:]),
+                    output.token_energies[row, 1 : len(ids)].tolist(),
+                )
+            bar.update(len(group))
+            start = end
+        bar.close()
+        return results  # type: ignore[return-value]
