@@ -69,7 +69,7 @@ def _load_dataset(name: str, split: str | None):
         ) from None
     path = Path(name)
     if not path.exists():
-        from textebm.hub import offline_unless_reachable
+        from textebm.models.hub import offline_unless_reachable
 
         offline_unless_reachable()  # rather than retrying an unreachable hub for a minute
     try:

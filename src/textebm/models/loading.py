@@ -14,7 +14,7 @@ from transformers import (
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from textebm.errors import UsageError
-from textebm.hub import offline_unless_reachable
+from textebm.models.hub import offline_unless_reachable
 
 
 def pick_device(device: str | None = None) -> torch.device:
