@@ -57,10 +57,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from textebm.cli.common import quiet_libraries, read_sentences, show_progress
-    from textebm.data.files import atomic_write
+    from textebm.data.files import atomic_write, check_output
     from textebm.energies import CausalLMEnergy, MaskedLMEnergy, SequenceError
     from textebm.errors import UsageError
-    from textebm.models.loading import load_causal_lm, load_masked_lm
+    from textebm.models.loading import load_causal_lm, load_masked_lm, pick_device
 
     if args.batch_tokens < 1:
         raise UsageError(f"--batch-tokens must be positive, not {args.batch_tokens}")
@@ -68,12 +68,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--temperature must be positive, not {args.temperature}")
     if args.energy == "clm" and args.whole_word:
         raise UsageError("--whole-word is for masked LMs; --energy clm scores every token")
+    check_output(args.output, inputs=(args.input,))  # before the work, not after it
     texts = read_sentences(args.input)
     quiet_libraries()
     from accelerate import PartialState
 
     state = PartialState(cpu=args.device == "cpu")
-    device = args.device or state.device
+    device = pick_device(args.device) if args.device else state.device
     if args.energy == "clm":
         model, tokenizer = load_causal_lm(args.model, device=device)
         energy = CausalLMEnergy(

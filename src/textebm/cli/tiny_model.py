@@ -18,6 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("output", help="folder to write the model and tokenizer to")
     parser.add_argument("--tokenizer", choices=["wordlevel", "wordpiece"], default="wordlevel")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace what a non-empty OUTPUT folder holds"
+    )
     parser.set_defaults(func=run)
 
 
@@ -28,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.exists() and not output.is_dir():
         raise UsageError(f"{output} exists and is not a folder")
+    if output.is_dir() and any(output.iterdir()) and not args.overwrite:
+        raise UsageError(f"{output} is not empty; pass --overwrite to replace what it holds")
     quiet_libraries()
     build_tiny_mlm(output, tokenizer_kind=args.tokenizer, seed=args.seed)
     print(f"wrote a tiny {args.tokenizer} masked LM to {output}/")

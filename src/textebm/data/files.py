@@ -7,18 +7,22 @@ import gzip
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from textebm.data.scratch import remove_stale_scratch, scratch_path
 from textebm.errors import UsageError
 
 
 def _open_binary(path: str | Path) -> IO[bytes]:
     if str(path) == "-":
+        if sys.stdin is None or sys.stdin.closed:
+            raise UsageError("standard input is closed: give an input file instead of -")
         return sys.stdin.buffer
     path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"input {path} is a folder; give a file")
     if not path.is_file():
         raise UsageError(f"input file not found: {path}")
     # Sniff the gzip magic rather than trust the suffix: `.gz` is read transparently either way.
@@ -64,17 +68,16 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
     `path` "-" writes to standard output instead.
     """
     if str(path) == "-":
+        if sys.stdout is None or sys.stdout.closed:
+            raise UsageError("standard output is closed: give an output file with -o")
         yield sys.stdout if "b" not in mode else sys.stdout.buffer
         sys.stdout.flush()
         return
     path = Path(path)
-    if path.parent and not path.parent.exists():
-        raise UsageError(f"output folder does not exist: {path.parent}")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    # mkstemp makes the file private (0600); give it the permissions a plain open() would.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    check_output(path)
+    remove_stale_scratch(path)
+    tmp = scratch_path(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies, as in open()
     try:
         with open(fd, mode, encoding=None if "b" in mode else "utf-8") as handle:
             yield handle
@@ -91,3 +94,25 @@ def write_json(path: str | Path, data: object, indent: int = 2) -> None:
     """Write `data` as indented JSON with a final newline, atomically (see `atomic_write`)."""
     with atomic_write(path) as handle:
         handle.write(json.dumps(data, indent=indent) + "\n")
+
+
+def check_output(path: str | Path, inputs: tuple[str | Path, ...] = ()) -> None:
+    """Refuse an output path that cannot be written, before any work is done.
+
+    Its folder must exist and be writable, the path must not be a folder, and it must not be one
+    of `inputs` (writing there would replace the input with the output). "-" (stdout) is fine.
+    """
+    if str(path) == "-":
+        return
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UsageError(f"output {path} is a folder; give a file name")
+    if not folder.is_dir():
+        raise UsageError(f"output folder does not exist: {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"output folder is not writable: {folder}")
+    for source in inputs:
+        if str(source) != "-" and path.exists() and Path(source).exists():
+            if os.path.samefile(path, source):
+                raise UsageError(f"output {path} is the input {source}: it would be overwritten")

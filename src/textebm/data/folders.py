@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from textebm.data.scratch import remove_stale_scratch, scratch_path
 
 
 @contextlib.contextmanager
@@ -21,13 +22,15 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    remove_stale_scratch(path)
+    tmp = scratch_path(path)
+    tmp.mkdir(mode=0o777)  # umask applies, as for any folder the user makes
     try:
         yield tmp
         _fsync_tree(tmp)
         old = None
         if path.exists():
-            old = path.with_name(f".{path.name}.{os.getpid()}.old")
+            old = scratch_path(path, "old")
             os.replace(path, old)
         os.replace(tmp, path)
         if old is not None:

@@ -18,10 +18,35 @@ from textebm.models.hub import offline_unless_reachable
 
 
 def pick_device(device: str | None = None) -> torch.device:
-    """`device` if given, else the first CUDA device when there is one, else the CPU."""
-    if device:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """`device` if given, else the first CUDA device when there is one, else the CPU.
+
+    A device this machine lacks (`cuda` without CUDA, `cuda:3` on two GPUs, a misspelling) is a
+    one-line error naming the devices it has, not a traceback from deep inside the first forward.
+    """
+    if not device:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise UsageError(f"--device {device!r} is not a device; {_devices_here()}") from None
+    if chosen.type == "cpu":
+        return chosen
+    module = getattr(torch, chosen.type, None)
+    available = module is not None and hasattr(module, "is_available") and module.is_available()
+    count = module.device_count() if available and hasattr(module, "device_count") else 0
+    if not available or (chosen.index is not None and chosen.index >= count):
+        raise UsageError(f"--device {device}: this machine has no such device; {_devices_here()}")
+    return chosen
+
+
+def _devices_here() -> str:
+    names = ["cpu"]
+    for kind in ("cuda", "xpu", "mps"):
+        module = getattr(torch, kind, None)
+        if module is not None and hasattr(module, "is_available") and module.is_available():
+            count = module.device_count() if hasattr(module, "device_count") else 1
+            names += [kind] + [f"{kind}:{index}" for index in range(count)]
+    return "devices here: " + ", ".join(names)
 
 
 def _check_source(name: str) -> None:
