@@ -62,3 +62,37 @@ SENTENCES = [
     "the quick bird sang .",
     "we saw them yesterday near the green river",
 ]
+
+
+@pytest.fixture(scope="session")
+def slow_wordlevel(wordlevel):
+    """The word-level model with a slow (pure Python) tokenizer over the same vocabulary: it
+    tokenises as the fast one does but, like every slow tokenizer, reports no word boundaries."""
+    from transformers import PreTrainedTokenizer
+
+    class SlowWordLevel(PreTrainedTokenizer):
+        def __init__(self, vocab: dict[str, int], **kwargs) -> None:
+            self.vocab = dict(vocab)
+            self.words = {i: token for token, i in self.vocab.items()}
+            names = ("unk", "cls", "sep", "pad", "mask")
+            specials = {f"{name}_token": f"[{name.upper()}]" for name in names}
+            super().__init__(**specials, special_tokens_pattern="cls_sep", **kwargs)
+
+        def get_vocab(self) -> dict[str, int]:
+            return dict(self.vocab)
+
+        @property
+        def vocab_size(self) -> int:
+            return len(self.vocab)
+
+        def _tokenize(self, text: str, **kwargs) -> list[str]:
+            return text.lower().split()
+
+        def _convert_token_to_id(self, token: str) -> int:
+            return self.vocab.get(token, self.vocab["[UNK]"])
+
+        def _convert_id_to_token(self, index: int) -> str:
+            return self.words[index]
+
+    model, fast = wordlevel
+    return model, SlowWordLevel(fast.get_vocab())

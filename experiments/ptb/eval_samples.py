@@ -4,8 +4,10 @@ For every `NAME.jsonl` that `textebm sample` wrote (with its `NAME.diagnostics.j
 - reference perplexity: the PTB causal LM's perplexity over all kept samples, each scored alone
   as `bos text eos` (words and eos count; `textebm.eval.perplexity.sentence_perplexity`);
 - self-BLEU (sacrebleu, 4-gram, mean over texts of BLEU against the others) and distinct-1/2/3,
-  computed among the chains' samples at the same sweep (independent chains, so within-chain
-  correlation cannot inflate them) and averaged over the kept sweeps;
+  both per n-gram (distinct n-grams / all n-grams) and per token (distinct n-grams / all words,
+  Li et al. 2016's definition; the two agree for n = 1), computed among the chains' samples at the
+  same sweep (independent chains, so within-chain correlation cannot inflate them) and averaged
+  over the kept sweeps;
 - acceptance and novel-transition rates, energy ESS and R-hat from the diagnostics.
 A `data` row scores PTB test sentences of the same lengths (10-15 words) the same way, in groups
 of as many sentences as there are chains: what real text gives.
@@ -34,11 +36,15 @@ from textebm.eval.perplexity import sentence_perplexity
 
 
 def group_metrics(groups: list[list[str]]) -> dict[str, float]:
-    """Self-BLEU and distinct-n within each group of independent texts, averaged over groups."""
-    return {
-        "self_bleu": fmean(self_bleu(texts) for texts in groups),
-        **{f"distinct_{n}": fmean(distinct_n(texts, n) for texts in groups) for n in (1, 2, 3)},
-    }
+    """Self-BLEU and distinct-n (per n-gram and per token) within each group of independent
+    texts, averaged over groups."""
+    metrics = {"self_bleu": fmean(self_bleu(texts) for texts in groups)}
+    for per, denominator in (("ngram", "ngrams"), ("token", "tokens")):
+        for n in (1, 2, 3):
+            metrics[f"distinct_{n}_per_{per}"] = fmean(
+                distinct_n(texts, n, denominator=denominator) for texts in groups
+            )
+    return metrics
 
 
 def score(name: str, groups: list[list[str]], model, tokenizer, diagnostics: dict) -> dict:
@@ -100,16 +106,20 @@ def table(rows: list[dict]) -> str:
     def fmt(value, digits=3):
         return "-" if value is None else f"{value:.{digits}f}"
 
+    # dist-1 is the same per n-gram and per token; dist-2 and dist-3 differ, so both are shown.
     lines = [
-        "| sampler | samples | ref. ppl | self-BLEU | dist-1 | dist-2 | dist-3 | accept | novel "
+        "| sampler | samples | ref. ppl | self-BLEU | dist-1 | dist-2 (per n-gram) "
+        "| dist-3 (per n-gram) | dist-2 (per token) | dist-3 (per token) | accept | novel "
         "| ESS | R-hat | seconds |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "|" + " --- |" * 14,
     ]
     for r in rows:
         lines.append(
             f"| {r['name']} | {r['samples']} | {r['reference_perplexity']:.1f} | "
-            f"{r['self_bleu']:.1f} | {fmt(r['distinct_1'])} | {fmt(r['distinct_2'])} | "
-            f"{fmt(r['distinct_3'])} | {fmt(r['acceptance_rate'])} | "
+            f"{r['self_bleu']:.1f} | {fmt(r['distinct_1_per_ngram'])} | "
+            f"{fmt(r['distinct_2_per_ngram'])} | {fmt(r['distinct_3_per_ngram'])} | "
+            f"{fmt(r['distinct_2_per_token'])} | {fmt(r['distinct_3_per_token'])} | "
+            f"{fmt(r['acceptance_rate'])} | "
             f"{fmt(r['novel_transition_rate'])} | {fmt(r['energy_ess_bulk'], 0)} | "
             f"{fmt(r['energy_rhat'], 2)} | {fmt(r['seconds'], 0)} |"
         )

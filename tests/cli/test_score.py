@@ -12,6 +12,7 @@ import pytest
 
 from textebm.cli.main import main
 from textebm.energies import CausalLMEnergy, MaskedLMEnergy
+from textebm.energies.reference import naive_masked_lm_energies
 
 
 def _score(args: list[str], capsys) -> tuple[int, str, str]:
@@ -28,7 +29,7 @@ def test_writes_one_record_per_line_in_order(wordlevel_dir, wordlevel, sentences
     assert code == 0, err
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["text"] for r in records] == sentences
-    assert set(records[0]) == {"text", "energy", "n_tokens", "tokens", "token_energies"}
+    assert set(records[0]) == {"text", "energy", "n_tokens", "n_unk", "tokens", "token_energies"}
     expected = MaskedLMEnergy(*wordlevel).score_texts(sentences)
     for record, item in zip(records, expected, strict=True):
         assert record["energy"] == pytest.approx(item.energy, abs=1e-5)
@@ -59,6 +60,38 @@ def test_energy_options_reach_the_scorer(wordpiece_dir, wordpiece, tmp_path, cap
     assert json.loads(out)["energy"] == pytest.approx(
         expected.score_texts(["the unhappily gardeners sat ."])[0].energy, abs=1e-5
     )
+
+
+def test_unknown_words_are_scored_and_counted(wordlevel_dir, wordlevel, tmp_path, capsys):
+    """Each [UNK] gets a term equal to the naive loop's, records count them, and a line of
+    nothing but unknown words scores instead of stopping the file."""
+    lines = ["the zebra sat on the xylophone .", "zebra xylophone", "the cat sat ."]
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(lines) + "\n")
+    code, out, err = _score(["--model", str(wordlevel_dir), str(source)], capsys)
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["n_unk"] for r in records] == [2, 2, 0]
+    assert [r["n_tokens"] for r in records] == [7, 2, 4]
+    for record, terms in zip(records, naive_masked_lm_energies(*wordlevel, lines), strict=True):
+        assert record["token_energies"] == pytest.approx(terms, abs=1e-4)
+        assert record["energy"] == pytest.approx(sum(terms), abs=1e-4)
+
+
+def test_whole_word_with_a_slow_tokenizer_is_a_usage_error(
+    slow_wordlevel, tmp_path, capsys, monkeypatch
+):
+    import textebm.models.loading
+
+    monkeypatch.setattr(textebm.models.loading, "load_masked_lm", lambda *a, **k: slow_wordlevel)
+    source = tmp_path / "in.txt"
+    source.write_text("the cat sat .\n")
+    code, _, err = _score(["--model", "slow", "--whole-word", str(source)], capsys)
+    assert code == 2
+    assert "whole-word masking needs word boundaries" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    code, out, err = _score(["--model", "slow", str(source)], capsys)  # plain masking works
+    assert code == 0 and json.loads(out)["n_tokens"] == 4, err
 
 
 LONG = " ".join(["the cat sat on the mat ."] * 30)  # 210 tokens, the tiny model takes 128
@@ -169,7 +202,7 @@ def test_clm_energy_writes_the_causal_lm_records(clm_dir, clm, sentences, tmp_pa
     records = [json.loads(line) for line in out.splitlines()]
     expected = CausalLMEnergy(*clm, temperature=2.0).score_texts(sentences)
     assert [r["text"] for r in records] == sentences
-    assert set(records[0]) == {"text", "energy", "n_tokens", "tokens", "token_energies"}
+    assert set(records[0]) == {"text", "energy", "n_tokens", "n_unk", "tokens", "token_energies"}
     for record, item in zip(records, expected, strict=True):
         assert record["energy"] == pytest.approx(item.energy, abs=1e-5)
         assert record["tokens"] == item.tokens and record["tokens"][-1] == "[SEP]"
@@ -205,3 +238,12 @@ def test_clm_truncate_keeps_bos_and_eos(clm_dir, tmp_path, capsys):
     code, out, _ = _score(args, capsys)
     assert code == 0
     assert json.loads(out)["n_tokens"] == 127  # 128 minus bos; eos kept and scored
+
+
+def test_clm_records_count_unknown_words(clm_dir, tmp_path, capsys):
+    source = tmp_path / "in.txt"
+    source.write_text("the zebra sat .\n")
+    code, out, err = _score(["--model", str(clm_dir), "--energy", "clm", str(source)], capsys)
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["n_unk"] == record["tokens"].count("[UNK]") == 1

@@ -149,14 +149,67 @@ def test_positions_limit_the_copies(wordlevel, sentences):
     assert float(partial.energy[0]) == pytest.approx(float(full.token_energies[0, [2, 4]].sum()))
 
 
-def test_special_tokens_are_never_scored(wordlevel):
+def test_structural_tokens_are_never_scored_but_unknown_ones_are(wordlevel):
     model, tokenizer = wordlevel
-    batch = tokenizer(["the cat", "a dog sat here"], padding=True, return_tensors="pt")
+    batch = tokenizer(["the cat", "a zebra sat here"], padding=True, return_tensors="pt")
     output = MaskedLMEnergy(model, tokenizer)(batch["input_ids"], batch["attention_mask"])
-    special = torch.isin(batch["input_ids"], torch.tensor(tokenizer.all_special_ids))
-    assert not output.scored[special].any()
-    assert (output.token_energies[special] == 0).all()
+    names = ["[CLS]", "[SEP]", "[PAD]", "[MASK]"]
+    structural_ids = torch.tensor(tokenizer.convert_tokens_to_ids(names))
+    structural = torch.isin(batch["input_ids"], structural_ids)
+    assert not output.scored[structural].any()
+    assert (output.token_energies[structural] == 0).all()
+    unknown = batch["input_ids"] == tokenizer.unk_token_id
+    assert unknown.sum() == 1 and output.scored[unknown].all()
     assert output.scored.sum(1).tolist() == [2, 4]
+
+
+# Out-of-vocabulary words: one [UNK] each, for both tokenizers ("unhappily" has pieces in the
+# word-piece vocabulary but not in the word-level one; "qqzzx" has none in either).
+UNKNOWN_TEXTS = ["the zebra sat on the xylophone .", "the unhappily qqzzx sat .", "zebra qqzzx"]
+
+
+@pytest.mark.parametrize("kind", ["norm", "raw"])
+@pytest.mark.parametrize("whole_word", [False, True])
+@pytest.mark.parametrize("model_name", ["wordlevel", "wordpiece"])
+def test_unknown_words_are_scored_like_any_token(request, kind, whole_word, model_name):
+    """Every position but [CLS] and [SEP] gets a term, [UNK] included, equal to the naive loop's;
+    a text of nothing but unknown words scores too."""
+    model, tokenizer = request.getfixturevalue(model_name)
+    energy = MaskedLMEnergy(model, tokenizer, kind=kind, whole_word=whole_word, batch_tokens=64)
+    scored = energy.score_texts(UNKNOWN_TEXTS)
+    reference = naive_masked_lm_energies(model, tokenizer, UNKNOWN_TEXTS, kind, whole_word)
+    for text, item, terms in zip(UNKNOWN_TEXTS, scored, reference, strict=True):
+        ids = tokenizer(text)["input_ids"]
+        assert item.n_tokens == len(terms) == len(ids) - 2
+        assert item.n_unk == ids.count(tokenizer.unk_token_id) == item.tokens.count("[UNK]") > 0
+        assert item.token_energies == pytest.approx(terms, abs=1e-4)
+        assert item.energy == pytest.approx(sum(terms), abs=1e-4)
+    expected_unk = [2, 2, 2] if model_name == "wordlevel" else [2, 1, 2]
+    assert [item.n_unk for item in scored] == expected_unk
+
+
+def test_unknown_word_hand_computed(wordlevel):
+    """Logits = b at every position; "the zebra" is [CLS] the [UNK] [SEP], so
+    norm = (lse(b) - b[the]) + (lse(b) - b[UNK])."""
+    model, tokenizer = wordlevel
+    bias = torch.zeros(len(tokenizer))
+    the, unk = tokenizer.convert_tokens_to_ids(["the", "[UNK]"])
+    bias[the], bias[unk] = 2.0, 0.5
+    lse = math.log(len(tokenizer) - 2 + math.exp(2.0) + math.exp(0.5))
+    item = MaskedLMEnergy(_bias_only_model(model, bias), tokenizer).score_texts(["the zebra"])[0]
+    assert item.tokens == ["the", "[UNK]"] and item.n_unk == 1
+    assert item.token_energies == pytest.approx([lse - 2.0, lse - 0.5], abs=1e-5)
+
+
+def test_whole_word_needs_a_fast_tokenizer(slow_wordlevel, wordlevel, sentences):
+    """A slow tokenizer has no word_ids: whole-word masking refuses it instead of silently
+    masking one token at a time; plain masking works with it and agrees with the fast one."""
+    model, slow = slow_wordlevel
+    with pytest.raises(ValueError, match="whole-word masking needs word boundaries"):
+        MaskedLMEnergy(model, slow, whole_word=True)
+    plain = MaskedLMEnergy(model, slow).score_texts(sentences)
+    fast = MaskedLMEnergy(*wordlevel).score_texts(sentences)
+    assert [s.energy for s in plain] == pytest.approx([s.energy for s in fast], abs=1e-5)
 
 
 @pytest.mark.parametrize(

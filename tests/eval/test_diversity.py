@@ -24,6 +24,23 @@ def test_distinct_n_hand_computed():
         distinct_n(texts, 0)
 
 
+def test_distinct_n_per_token_hand_computed():
+    """Li et al. (2016) divide by tokens: 7 tokens in "a b a b" + "a b c"."""
+    texts = ["a b a b", "a b c"]
+    assert distinct_n(texts, 1, denominator="tokens") == pytest.approx(3 / 7)  # n = 1: same
+    assert distinct_n(texts, 2, denominator="tokens") == pytest.approx(3 / 7)  # ab ba bc
+    assert distinct_n(texts, 3, denominator="tokens") == pytest.approx(3 / 7)  # aba bab abc
+    assert distinct_n(texts, 3, denominator="ngrams") == pytest.approx(3 / 3)
+    # Repeats: "x y x y x" has bigrams xy yx xy yx (2 distinct), 5 tokens, 4 bigrams.
+    assert distinct_n(["x y x y x"], 2, denominator="tokens") == pytest.approx(2 / 5)
+    assert distinct_n(["x y x y x"], 2, denominator="ngrams") == pytest.approx(2 / 4)
+    # One word: no bigram, but a token; nothing at all: 0.0 under both.
+    assert distinct_n(["a"], 2, denominator="tokens") == 0.0
+    assert distinct_n([], 1, denominator="tokens") == distinct_n([], 1) == 0.0
+    with pytest.raises(ValueError, match="denominator"):
+        distinct_n(texts, 2, denominator="words")  # type: ignore[arg-type]
+
+
 def test_self_bleu_identical_texts_score_100_and_disjoint_ones_near_0():
     same = ["the cat sat on the mat"] * 3
     assert self_bleu(same) == pytest.approx(100.0)

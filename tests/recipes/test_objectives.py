@@ -41,6 +41,24 @@ def test_bert_masking_rates_and_never_special_tokens():
     assert (ids[chosen] > 4).logical_or(ids[chosen] == tokenizer.mask_token_id).all()
 
 
+def test_bert_masking_chooses_unknown_tokens_like_any_other():
+    """[UNK] is chosen at the same 0.15 rate as known words and labelled with its own id."""
+    tokenizer = train_tokenizer(LINES, kind="wordlevel")
+    objective = MaskedLM(MlmConfig(**REQUIRED, context_length=16))
+    objective.check_tokenizer(tokenizer)
+    lines = ["the zebra sat", "xylophone the cat quux"] * 2000
+    examples = objective.examples([lines], tokenizer, objective.config, train=True)
+    batch = objective.batch(examples, list(range(len(examples))), torch.Generator().manual_seed(0))
+    ids = torch.nn.utils.rnn.pad_sequence([torch.tensor(e) for e in examples], batch_first=True)
+    chosen = batch[0]["labels"] != -100
+    unknown = ids == tokenizer.unk_token_id
+    assert unknown.sum() == 3 * 2000
+    assert abs(chosen[unknown].float().mean() - 0.15) < 0.015
+    assert (batch[0]["labels"][chosen & unknown] == tokenizer.unk_token_id).all()
+    structural = torch.isin(ids, torch.tensor([tokenizer.cls_token_id, tokenizer.sep_token_id]))
+    assert not chosen[structural].any()
+
+
 def test_masked_lm_loss_is_the_summed_cross_entropy_at_chosen_positions():
     tokenizer = train_tokenizer(LINES, kind="wordlevel")
     config = MlmConfig(

@@ -15,7 +15,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "score",
         help="score sentences with a masked- or causal-LM energy",
         description="Score each line of INPUT with an LM's energy (lower = more probable) "
-        'and write JSON Lines: {"text", "energy", "n_tokens", "tokens", "token_energies"}.',
+        'and write JSON Lines: {"text", "energy", "n_tokens", "n_unk", "tokens", '
+        '"token_energies"}; n_unk counts the unknown tokens ([UNK]), which are scored like any '
+        "other.",
     )
     parser.add_argument(
         "input",
@@ -82,14 +84,17 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         model, tokenizer = load_masked_lm(args.model, device=device)
-        energy = MaskedLMEnergy(
-            model,
-            tokenizer,
-            kind=args.energy,
-            whole_word=args.whole_word,
-            temperature=args.temperature,
-            batch_tokens=args.batch_tokens,
-        )
+        try:
+            energy = MaskedLMEnergy(
+                model,
+                tokenizer,
+                kind=args.energy,
+                whole_word=args.whole_word,
+                temperature=args.temperature,
+                batch_tokens=args.batch_tokens,
+            )
+        except ValueError as error:  # e.g. --whole-word with a slow tokenizer
+            raise UsageError(f"{args.model}: {error}") from None
     try:  # every process checks every line, so that all of them fail alike on bad input
         energy.encode(texts, truncate=args.truncate)
     except SequenceError as error:
@@ -114,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
                             "text": item.text,
                             "energy": item.energy,
                             "n_tokens": item.n_tokens,
+                            "n_unk": item.n_unk,
                             "tokens": item.tokens,
                             "token_energies": item.token_energies,
                         }

@@ -197,6 +197,7 @@ class CausalLMEnergy:
                     float(output.energy[row]),
                     self.tokenizer.convert_ids_to_tokens(ids[1:]),
                     output.token_energies[row, 1 : len(ids)].tolist(),
+                    n_unk=sum(token == self.tokenizer.unk_token_id for token in ids[1:]),
                 )
             bar.update(len(group))
             start = end

@@ -1,7 +1,8 @@
 """Energies of a masked language model: pseudo-log-likelihood (`norm`) and raw logits (`raw`).
 
-For a sequence x with scored positions t (every real token; special tokens and padding are only
-context), with x_{\\t} the sequence with position t replaced by the mask token:
+For a sequence x with scored positions t (every real token, [UNK] included; structural special
+tokens such as [CLS], [SEP], [MASK] and padding are only context), with x_{\\t} the sequence with
+position t replaced by the mask token:
 
     norm:  E(x) = -sum_t log softmax(f(x_{\\t})_t)[x_t]      (negative pseudo-log-likelihood)
     raw:   E(x) = -sum_t f(x_{\\t})_t[x_t]                   (Goyal et al. 2022, no normalisation)
@@ -34,6 +35,24 @@ def model_max_length(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase)
     limits = [getattr(model.config, "max_position_embeddings", None), tokenizer.model_max_length]
     # Tokenizers without a limit report a huge sentinel (int(1e30)); ignore it.
     return min(limit for limit in limits if limit is not None and limit < 1_000_000)
+
+
+def context_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """Sorted ids that are only ever context: the special tokens, except [UNK].
+
+    [UNK] stands in for a word of the text, so it is scored (and, in training, masked, as in BERT's
+    pre-training) like any token; leaving it out would give a text with an unknown word fewer
+    terms than it has words. It stays context only where its id doubles as a structural token.
+    """
+    context = set(tokenizer.all_special_ids)
+    unk = tokenizer.unk_token_id
+    structural = {
+        getattr(tokenizer, f"{name}_token_id", None)
+        for name in ("cls", "sep", "pad", "mask", "bos", "eos")
+    }
+    if unk is not None and unk not in structural:
+        context.discard(unk)
+    return sorted(context)
 
 
 def pack_by_budget(
@@ -79,12 +98,16 @@ class _GatherAtMaskedPosition:
 
 @dataclass
 class ScoredText:
-    """One text's energy: total, and per scored token (special tokens excluded)."""
+    """One text's energy: total, and per scored token (structural special tokens excluded).
+
+    n_unk: how many of the scored tokens are the tokenizer's unknown token ([UNK]).
+    """
 
     text: str
     energy: float
     tokens: list[str]
     token_energies: list[float]
+    n_unk: int
 
     @property
     def n_tokens(self) -> int:
@@ -103,7 +126,8 @@ class MaskedLMEnergy:
     """Energy of a Hugging Face masked LM (`AutoModelForMaskedLM`).
 
     kind: "norm" (negative pseudo-log-likelihood) or "raw" (negative summed raw logits).
-    whole_word: also mask the later sub-words of the scored token's word (needs `word_ids`).
+    whole_word: also mask the later sub-words of the scored token's word (needs `word_ids`, so a
+        fast tokenizer: a slow one cannot report word boundaries).
     temperature: energies are divided by it.
     batch_tokens: token budget of one forward pass (copies x padded length).
     max_padding: largest fraction of a pass's token slots that may be padding.
@@ -127,6 +151,12 @@ class MaskedLMEnergy:
             raise ValueError(f"batch_tokens must be positive, not {batch_tokens}")
         if tokenizer.mask_token_id is None:
             raise ValueError("the tokenizer has no mask token: not a masked language model")
+        if whole_word and not tokenizer.is_fast:
+            # Without word_ids every token would count as its own word: plain masking, silently.
+            raise ValueError(
+                f"whole-word masking needs word boundaries, which {type(tokenizer).__name__} (a "
+                "slow tokenizer) cannot report; use a fast tokenizer or drop whole-word masking"
+            )
         self.model, self.tokenizer = model, tokenizer
         self.kind, self.whole_word = kind, whole_word
         self.temperature, self.batch_tokens = temperature, batch_tokens
@@ -139,15 +169,15 @@ class MaskedLMEnergy:
             raise ValueError(f"{type(model).__name__} exposes no output layer to score with")
         self._gather = _GatherAtMaskedPosition()
         device = next(model.parameters()).device
-        self._special_ids = torch.tensor(sorted(set(tokenizer.all_special_ids)), device=device)
+        self._context_ids = torch.tensor(context_token_ids(tokenizer), device=device)
 
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
     def scorable(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """(batch, length) bool: real tokens that are not special tokens."""
-        return attention_mask.bool() & ~torch.isin(input_ids, self._special_ids)
+        """(batch, length) bool: real tokens that are not structural ([UNK] is scored)."""
+        return attention_mask.bool() & ~torch.isin(input_ids, self._context_ids)
 
     @torch.no_grad()
     def __call__(
@@ -258,14 +288,14 @@ class MaskedLMEnergy:
         encoding = self.tokenizer(
             texts, add_special_tokens=True, truncation=truncate, max_length=self.max_length
         )
-        special = set(self._special_ids.tolist())
+        context = set(self._context_ids.tolist())
         encoded = []
         for index, ids in enumerate(encoding["input_ids"]):
             if len(ids) > self.max_length:
                 raise SequenceError(
                     index, f"{len(ids)} tokens, more than the model's maximum of {self.max_length}"
                 )
-            if all(token in special for token in ids):
+            if all(token in context for token in ids):
                 raise SequenceError(index, "no tokens to score")
             words = encoding.word_ids(index) if encoding.is_fast else [None] * len(ids)
             encoded.append({"input_ids": ids, "word_ids": [-1 if w is None else w for w in words]})
@@ -324,6 +354,7 @@ class MaskedLMEnergy:
                     float(output.energy[i]),
                     self.tokenizer.convert_ids_to_tokens(ids),
                     output.token_energies[i][keep].tolist(),
+                    ids.count(self.tokenizer.unk_token_id),
                 )
             )
         return records

@@ -6,6 +6,10 @@ import torch
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+# The tokens a tokenizer wraps a text in, or pads and masks it with: context, never scored.
+# Named one by one (not "every special token") so that [UNK], a word of the text, is scored.
+STRUCTURAL = ("cls", "sep", "pad", "mask", "bos", "eos")
+
 
 @torch.no_grad()
 def naive_masked_lm_energies(
@@ -17,11 +21,12 @@ def naive_masked_lm_energies(
 ) -> list[list[float]]:
     """Per-token energies of each text, one masked copy and one full forward pass at a time.
 
-    Returns, for each text, -log p(x_t | x_{\\t}) (norm) or -logit_t[x_t] (raw) for each
-    non-special token t, in order; the text's energy is their sum.
+    Returns, for each text, -log p(x_t | x_{\\t}) (norm) or -logit_t[x_t] (raw) for each token t
+    that is not structural ([CLS], [SEP], [PAD], [MASK], BOS/EOS; [UNK] is scored), in order; the
+    text's energy is their sum.
     """
     device = next(model.parameters()).device
-    special = set(tokenizer.all_special_ids)
+    structural = {getattr(tokenizer, f"{name}_token_id", None) for name in STRUCTURAL} - {None}
     results = []
     for text in texts:
         encoding = tokenizer(text, add_special_tokens=True)
@@ -29,7 +34,7 @@ def naive_masked_lm_energies(
         words = encoding.word_ids()
         terms = []
         for t in range(len(ids)):
-            if int(ids[t]) in special:
+            if int(ids[t]) in structural:
                 continue
             copy = ids.clone()
             copy[t] = tokenizer.mask_token_id

@@ -1,7 +1,12 @@
 """Diversity of a set of generated texts: distinct-n and self-BLEU.
 
-distinct-n (Li et al. 2016): distinct n-grams over all n-grams in the set, so 1.0 when no
-n-gram repeats anywhere. Self-BLEU (Zhu et al. 2018, Texygen): each text's sentence BLEU
+distinct-n comes with two denominators, which reports must name:
+- per n-gram (`denominator="ngrams"`, the default): distinct n-grams / all n-grams in the set, so
+  1.0 when no n-gram repeats anywhere;
+- per token (`denominator="tokens"`, Li et al. 2016's definition): distinct n-grams / all tokens
+  in the set. A text of L words has L - n + 1 n-grams, so for n > 1 this is lower, by a factor
+  that depends on the texts' lengths (short texts lose more); for n = 1 the two agree.
+Self-BLEU (Zhu et al. 2018, Texygen): each text's sentence BLEU
 against all the others as references, averaged; high when the texts resemble each other.
 Texts are split on whitespace (word-level corpora such as PTB are already tokenised).
 """
@@ -9,6 +14,9 @@ Texts are split on whitespace (word-level corpora such as PTB are already tokeni
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
+
+DENOMINATORS = ("ngrams", "tokens")
 
 
 def ngrams(words: Sequence[str], n: int) -> list[tuple[str, ...]]:
@@ -16,12 +24,19 @@ def ngrams(words: Sequence[str], n: int) -> list[tuple[str, ...]]:
     return [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
 
 
-def distinct_n(texts: Sequence[str], n: int) -> float:
-    """Distinct n-grams / all n-grams over `texts` (0.0 when there are no n-grams)."""
+def distinct_n(
+    texts: Sequence[str], n: int, denominator: Literal["ngrams", "tokens"] = "ngrams"
+) -> float:
+    """Distinct n-grams over `texts`, divided by all their n-grams (`denominator="ngrams"`) or by
+    all their tokens (`"tokens"`, Li et al. 2016). 0.0 when the denominator is 0."""
     if n < 1:
         raise ValueError(f"n must be >= 1, not {n}")
-    grams = [gram for text in texts for gram in ngrams(text.split(), n)]
-    return len(set(grams)) / len(grams) if grams else 0.0
+    if denominator not in DENOMINATORS:
+        raise ValueError(f"denominator must be one of {DENOMINATORS}, not {denominator!r}")
+    words = [text.split() for text in texts]
+    grams = [gram for text in words for gram in ngrams(text, n)]
+    total = len(grams) if denominator == "ngrams" else sum(len(text) for text in words)
+    return len(set(grams)) / total if total else 0.0
 
 
 def self_bleu(texts: Sequence[str], max_order: int = 4) -> float:

@@ -2,9 +2,10 @@
 
 Examples are lines, each encoded `[CLS] line [SEP]` exactly as the energies encode a sentence;
 a line longer than the context is cut into pieces, each wrapped the same way. Batches are padded
-to their longest example. Of the real tokens (special tokens never), each is chosen with
-probability 0.15; a chosen token becomes [MASK] with probability 0.8, a random ordinary token with
-probability 0.1, and stays itself otherwise; the loss is the cross-entropy at the chosen tokens.
+to their longest example. Of the real tokens ([UNK] too, as in BERT; structural special tokens
+never), each is chosen with probability 0.15; a chosen token becomes [MASK] with probability 0.8,
+a random ordinary token with probability 0.1, and stays itself otherwise; the loss is the
+cross-entropy at the chosen tokens.
 
 The output layer, vocabulary-sized, runs only at the chosen positions (a forward pre-hook keeps
 only their rows): with a 10k-word vocabulary it is most of a small model's work at every position,
@@ -87,8 +88,11 @@ class MaskedLM:
         self._tokenizer = tokenizer
         self.mask_id, self.pad_id = tokenizer.mask_token_id, tokenizer.pad_token_id
         self.cls_id, self.sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
+        from textebm.energies.masked_lm import context_token_ids
+
+        # [UNK] stands for a word: masked like any token, so the model learns to predict it.
+        self.context_ids = torch.tensor(context_token_ids(tokenizer))
         special = set(tokenizer.all_special_ids)
-        self.special_ids = torch.tensor(sorted(special))
         self.ordinary_ids = torch.tensor([i for i in range(len(tokenizer)) if i not in special])
 
     def build_model(self, config: MlmConfig, tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
@@ -136,9 +140,9 @@ class MaskedLM:
         self, examples: list[list[int]], indices: list[int], generator: torch.Generator
     ) -> tuple[Batch, int, int]:
         input_ids, attention_mask = pad([examples[i] for i in indices], self.pad_id)
-        ordinary = attention_mask.bool() & ~torch.isin(input_ids, self.special_ids)
+        maskable = attention_mask.bool() & ~torch.isin(input_ids, self.context_ids)
         draw = torch.rand(input_ids.shape, generator=generator)
-        chosen = ordinary & (draw < self.config.mlm_probability)
+        chosen = maskable & (draw < self.config.mlm_probability)
         labels = torch.where(chosen, input_ids, -100)
         action = torch.rand(input_ids.shape, generator=generator)
         input_ids[chosen & (action < 0.8)] = self.mask_id
