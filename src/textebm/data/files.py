@@ -113,6 +113,6 @@ def check_output(path: str | Path, inputs: tuple[str | Path, ...] = ()) -> None:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UsageError(f"output folder is not writable: {folder}")
     for source in inputs:
-        if str(source) != "-" and path.exists() and Path(source).exists():
-            if os.path.samefile(path, source):
-                raise UsageError(f"output {path} is the input {source}: it would be overwritten")
+        same = str(source) != "-" and path.exists() and Path(source).exists()
+        if same and os.path.samefile(path, source):
+            raise UsageError(f"output {path} is the input {source}: it would be overwritten")
