@@ -139,3 +139,51 @@ def test_streams(wordlevel_dir, tmp_path):
     assert_one_line_error(closed_out.returncode, closed_out.stderr, "standard output is closed")
     closed_in = run_process(f"textebm score --model {wordlevel_dir} - <&-")
     assert_one_line_error(closed_in.returncode, closed_in.stderr, "standard input is closed")
+
+
+@pytest.mark.parametrize("temperature", ["1e-45", "inf", "nan", "0", "-1"])
+def test_temperatures_with_non_finite_energies_are_refused(
+    wordlevel_dir, source, temperature, capsys
+):
+    out = source.parent / "out.jsonl"
+    out.write_text("previous output\n")
+    args = ["score", "--model", str(wordlevel_dir), "--temperature", temperature, str(source)]
+    code, _, err = run_main([*args, "-o", str(out)], capsys)
+    assert_one_line_error(code, err, "temperature")
+    if temperature == "1e-45":  # positive and finite, but every energy overflows: name the line
+        assert "line 1: energy is not finite" in err
+    assert out.read_text() == "previous output\n"
+
+
+@pytest.mark.parametrize("energy", ["norm", "clm"])
+def test_truncated_records_are_marked_with_the_text_scored(
+    wordlevel_dir, clm_dir, tmp_path, energy, capsys
+):
+    words = ("the cat sat on the mat . " * 40).split()  # 280 words, over the 128-token maximum
+    source = tmp_path / "in.txt"
+    source.write_text(" ".join(words) + "\nthe cat sat .\n")
+    model = clm_dir if energy == "clm" else wordlevel_dir
+    code, out, err = run_main(
+        ["score", "--model", str(model), "--energy", energy, "--truncate", str(source)], capsys
+    )
+    assert code == 0, err
+    cut, whole = (json.loads(line) for line in out.splitlines())
+    assert cut["truncated"] is True and cut["text"] == " ".join(words)
+    assert cut["scored_text"].split() == words[: len(cut["scored_text"].split())]
+    assert 100 < len(cut["scored_text"].split()) < len(words)
+    assert "truncated" not in whole and "scored_text" not in whole
+
+
+def test_unknown_words_get_one_summary_line(wordlevel_dir, tmp_path, capsys):
+    source = tmp_path / "in.txt"
+    source.write_text("the zebra sat .\nthe cat sat .\nzebra xylophone\n")
+    code, out, err = run_main(["score", "--model", str(wordlevel_dir), str(source)], capsys)
+    assert code == 0
+    assert len(out.splitlines()) == 3
+    assert err.strip() == (
+        "textebm score: note: 2 of 3 lines hold tokens unknown to the tokenizer (3 [UNK] in all), "
+        "scored as [UNK]"
+    )
+    source.write_text("the cat sat .\n")
+    _, _, quiet = run_main(["score", "--model", str(wordlevel_dir), str(source)], capsys)
+    assert quiet == ""

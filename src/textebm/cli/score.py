@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -66,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_tokens < 1:
         raise UsageError(f"--batch-tokens must be positive, not {args.batch_tokens}")
-    if not args.temperature > 0:
-        raise UsageError(f"--temperature must be positive, not {args.temperature}")
+    if not 0 < args.temperature < math.inf:
+        raise UsageError(f"--temperature must be positive and finite, not {args.temperature}")
     if args.energy == "clm" and args.whole_word:
         raise UsageError("--whole-word is for masked LMs; --energy clm scores every token")
     check_output(args.output, inputs=(args.input,))  # before the work, not after it
@@ -111,20 +113,45 @@ def run(args: argparse.Namespace) -> int:
 
         records = sorted(gather_object(records), key=lambda item: item[0])
     if state.is_main_process:
+        lines = [_record(item, args, number) for number, item in records]
         with atomic_write(args.output) as out:
-            for _, item in records:
-                out.write(
-                    json.dumps(
-                        {
-                            "text": item.text,
-                            "energy": item.energy,
-                            "n_tokens": item.n_tokens,
-                            "n_unk": item.n_unk,
-                            "tokens": item.tokens,
-                            "token_energies": item.token_energies,
-                        }
-                    )
-                    + "\n"
-                )
+            out.writelines(lines)
+        _report_unknown(item for _, item in records)
     state.wait_for_everyone()
     return 0
+
+
+def _record(item, args: argparse.Namespace, index: int) -> str:
+    """One JSON line; a non-finite energy (an extreme --temperature) is a one-line error, since
+    NaN and Infinity are not JSON and other tools reject them or turn them into 1.8e308."""
+    from textebm.errors import UsageError
+
+    energies = [item.energy, *item.token_energies]
+    if not all(math.isfinite(value) for value in energies):
+        raise UsageError(
+            f"{args.input}: line {index + 1}: energy is not finite at --temperature "
+            f"{args.temperature}; use a temperature nearer 1"
+        )
+    record = {
+        "text": item.text,
+        "energy": item.energy,
+        "n_tokens": item.n_tokens,
+        "n_unk": item.n_unk,
+        "tokens": item.tokens,
+        "token_energies": item.token_energies,
+    }
+    if item.truncated:
+        record.update(truncated=True, scored_text=item.scored_text)
+    return json.dumps(record, allow_nan=False) + "\n"
+
+
+def _report_unknown(items) -> None:
+    """One summary line on stderr when any line held words the tokenizer does not know."""
+    counts = [item.n_unk for item in items]
+    if sum(counts):
+        lines = sum(1 for count in counts if count)
+        print(
+            f"textebm score: note: {lines} of {len(counts)} lines hold tokens unknown to the "
+            f"tokenizer ({sum(counts)} [UNK] in all), scored as [UNK]",
+            file=sys.stderr,
+        )

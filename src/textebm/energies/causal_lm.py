@@ -202,4 +202,9 @@ class CausalLMEnergy:
             bar.update(len(group))
             start = end
         bar.close()
+        if truncate:  # frame once more, uncut, to tell which texts lost their end
+            for index, ids in enumerate(frame(self.tokenizer, texts)):
+                if len(ids) > len(encoded[index]):
+                    kept = encoded[index][1:-1]  # without bos and eos
+                    results[index].scored_text = self.tokenizer.decode(kept)  # type: ignore[union-attr]
         return results  # type: ignore[return-value]

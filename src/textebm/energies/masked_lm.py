@@ -101,6 +101,7 @@ class ScoredText:
     """One text's energy: total, and per scored token (structural special tokens excluded).
 
     n_unk: how many of the scored tokens are the tokenizer's unknown token ([UNK]).
+    scored_text: the text of the tokens that were scored, when `truncate` cut the text short.
     """
 
     text: str
@@ -108,6 +109,11 @@ class ScoredText:
     tokens: list[str]
     token_energies: list[float]
     n_unk: int
+    scored_text: str | None = None  # set when the text was cut to the model's maximum length
+
+    @property
+    def truncated(self) -> bool:
+        return self.scored_text is not None
 
     @property
     def n_tokens(self) -> int:
@@ -331,6 +337,12 @@ class MaskedLMEnergy:
             bar.update(len(group))
             start = end
         bar.close()
+        if truncate:  # tokenise once more, uncut, to tell which texts lost their end
+            full = self.tokenizer(texts, add_special_tokens=True)["input_ids"]
+            for index, item in enumerate(results):
+                if len(full[index]) > len(encoded[index]["input_ids"]):
+                    scored = self.tokenizer.convert_tokens_to_string(item.tokens)  # type: ignore[union-attr]
+                    item.scored_text = scored  # type: ignore[union-attr]
         return results  # type: ignore[return-value]
 
     def _score_group(self, encoded: list[dict[str, list[int]]]) -> list[tuple]:
