@@ -7,7 +7,8 @@ follows eos and predicting it would only flatter the loss. So the loss counts ea
 line's eos, the standard way to report perplexity (PTB: `<unk>` an ordinary word), and the model
 scores a lone sentence encoded `[CLS] x [SEP]` by our tokenizers as p(x, eos | bos). Documents need
 no marker of their own: each ends with a line, hence with an eos, as GPT-2 separates documents.
-Validation uses the same blocks, the last partial block included.
+Validation uses the same blocks, the last partial block included. The loss, with its maths, is
+`textebm.objectives.causal_lm`.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from textebm.data.corpus import Documents, lines_of
 from textebm.errors import UsageError
+from textebm.objectives.causal_lm import causal_lm_loss
 from textebm.recipes.config import ClmConfig
 from textebm.recipes.loop import Batch, train
 
@@ -130,11 +131,7 @@ class CausalLM:
         )
 
     def loss(self, model: PreTrainedModel, batch: Batch) -> torch.Tensor:
-        # Right padding needs no attention mask: causal attention never looks ahead.
-        logits = model(input_ids=batch["input_ids"]).logits
-        # Shift the labels, not the logits: slicing the logits would copy all of them.
-        labels = F.pad(batch["labels"][:, 1:], (0, 1), value=-100)
-        return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), reduction="sum")
+        return causal_lm_loss(model, batch["input_ids"], batch["labels"])
 
     def evaluate(
         self, model: PreTrainedModel, examples: Blocks, config: ClmConfig
