@@ -21,7 +21,8 @@ from textebm.data.corpus import Documents, lines_of
 from textebm.errors import UsageError
 from textebm.objectives.masked_lm import IGNORE, mask_tokens, masked_lm_loss
 from textebm.recipes.config import MlmConfig
-from textebm.recipes.loop import Batch, derive_seed, train
+from textebm.recipes.loop import Batch, Models, derive_seed, train
+from textebm.recipes.objective import to_device
 
 
 def pseudo_perplexity(
@@ -121,7 +122,7 @@ class MaskedLM:
 
     def batch(
         self, examples: list[list[int]], indices: list[int], generator: torch.Generator
-    ) -> tuple[Batch, int, int]:
+    ) -> Batch:
         input_ids, attention_mask = pad([examples[i] for i in indices], self.pad_id)
         ordinary = attention_mask.bool() & ~torch.isin(input_ids, self.special_ids)
         input_ids, labels = mask_tokens(
@@ -132,15 +133,19 @@ class MaskedLM:
             mask_id=self.mask_id,
             replacement_ids=self.ordinary_ids,
         )
-        batch = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
-        return batch, int((labels != IGNORE).sum()), int(attention_mask.sum())
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+        return Batch(inputs, {"loss": int((labels != IGNORE).sum())}, int(attention_mask.sum()))
 
-    def loss(self, model: PreTrainedModel, batch: Batch) -> torch.Tensor:
-        return masked_lm_loss(model, batch["input_ids"], batch["attention_mask"], batch["labels"])
+    def loss(self, models: Models, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        loss = masked_lm_loss(
+            models.main, inputs["input_ids"], inputs["attention_mask"], inputs["labels"]
+        )
+        return {"loss": loss}
 
     def evaluate(
-        self, model: PreTrainedModel, examples: list[list[int]], config: MlmConfig
+        self, models: Models, examples: list[list[int]], config: MlmConfig
     ) -> dict[str, float]:
+        model = models.main
         if config.eval_examples:
             examples = examples[: config.eval_examples]
         # The same masks at every evaluation, so that the losses compare across steps.
@@ -149,9 +154,9 @@ class MaskedLM:
         total, count = 0.0, 0
         for start in range(0, len(examples), config.batch_size):
             indices = list(range(start, min(start + config.batch_size, len(examples))))
-            batch, targets, _ = self.batch(examples, indices, generator)
-            total += float(self.loss(model, {k: v.to(device) for k, v in batch.items()}))
-            count += targets
+            batch = self.batch(examples, indices, generator)
+            total += float(self.loss(models, to_device(batch.inputs, device))["loss"])
+            count += batch.counts["loss"]
         loss = total / max(count, 1)
         results = {"loss": loss, "perplexity": math.exp(loss)}
         if config.pll_examples:
