@@ -134,6 +134,9 @@ def _build_models(
 class TermWindow:
     """The loss terms summed over a logging window, each with its own normaliser."""
 
+    # Keys of a metrics record that a term's name would overwrite.
+    TAKEN = frozenset({"step", "split", "tokens", "tokens_per_second", "learning_rate", "minutes"})
+
     def __init__(self, device: torch.device) -> None:
         self.device = device
         self.sums: dict[str, torch.Tensor] = {}
@@ -143,6 +146,8 @@ class TermWindow:
     def add(self, terms: dict[str, torch.Tensor]) -> None:
         """One micro-batch's summed terms (this process's)."""
         for name, value in terms.items():
+            if name in self.TAKEN:
+                raise ValueError(f"loss term {name!r}: the name of a metric; rename it")
             if name not in self.sums:
                 self.sums[name] = torch.zeros((), device=self.device)
             self.sums[name] += value.detach()
