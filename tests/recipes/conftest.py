@@ -79,3 +79,55 @@ def recipe(request):
     from textebm.recipes.mlm import train_mlm
 
     return {"mlm": (MlmConfig, train_mlm), "clm": (ClmConfig, train_clm)}[request.param]
+
+
+def _load_toy():
+    """tests/recipes/toy_objective.py as a module (tests are not a package)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    if "toy_objective" not in sys.modules:
+        path = Path(__file__).with_name("toy_objective.py")
+        spec = importlib.util.spec_from_file_location("toy_objective", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["toy_objective"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["toy_objective"]
+
+
+@pytest.fixture(scope="session")
+def noise_dir(tokenizer_dir, tmp_path_factory):
+    """A tiny random causal LM over the fixture tokenizer's vocabulary: the toy's noise model."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from textebm.data.tokenizers import load_tokenizer_folder
+
+    vocabulary = len(load_tokenizer_folder(str(tokenizer_dir)))
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(
+        GPT2Config(
+            vocab_size=vocabulary,
+            n_positions=32,
+            n_embd=16,
+            n_layer=1,
+            n_head=2,
+            bos_token_id=0,
+            eos_token_id=0,
+        )
+    )
+    folder = tmp_path_factory.mktemp("noise")
+    model.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def toy(noise_dir):
+    """(ToyConfig with the noise model set, train_toy) of the toy objective."""
+    module = _load_toy()
+
+    def config(**values):
+        return module.ToyConfig(noise_model=str(noise_dir), **values)
+
+    return config, module.train_toy

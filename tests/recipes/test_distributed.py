@@ -70,3 +70,65 @@ def test_two_processes_match_one_process_accumulating_two(make_config, tmp_path)
     reference = load_file(str(Path(one) / "model.safetensors"))
     for name, tensor in load_file(str(Path(two.output) / "model.safetensors")).items():
         torch.testing.assert_close(tensor, reference[name], rtol=1e-4, atol=1e-5)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_toy_objective_on_two_processes_resumes_and_saves_both_models(toy, make_config, tmp_path):
+    """The toy objective (a frozen noise model sampled in `prepare`, a jointly trained classifier,
+    two terms with their own normalisers) on two gloo processes, stopped after step 3 and
+    resumed: the same curve and models as one process accumulating two micro-batches."""
+    from accelerate.state import AcceleratorState
+
+    cls, run = toy
+    settings = dict(max_steps=4, eval_every=2, checkpoint_every=2)
+    two = make_config(cls, output=str(tmp_path / "two"), **settings)
+    config_file = tmp_path / "two.json"
+    save_config(two, config_file)
+    script = Path(__file__).with_name("toy_objective.py")
+    env = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"}
+    for stop_after in ("3", None):  # interrupted after step 3 (checkpoint at 2), then resumed
+        command = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc-per-node",
+            "2",
+            "--master-port",
+            str(_free_port()),
+            str(script),
+            str(config_file),
+            *([stop_after] if stop_after else []),
+        ]
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        if stop_after:
+            assert not (Path(two.output) / "model.safetensors").exists()
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    one = run(make_config(cls, output=str(tmp_path / "one"), grad_accumulation=2, **settings))
+
+    def train_curve(output) -> list[tuple]:
+        lines = (Path(output) / "metrics.jsonl").read_text().splitlines()
+        return [
+            (r["step"], r["loss"], r["replaced"], r["label"])
+            for r in map(json.loads, lines)
+            if r["split"] == "train"
+        ]
+
+    assert [r[0] for r in train_curve(two.output)] == [1, 2, 3, 4]
+    for a, b in zip(train_curve(two.output), train_curve(one), strict=True):
+        assert a == pytest.approx(b, rel=1e-5)
+    for folder in (".", "classifier"):
+        reference = load_file(str(Path(one) / folder / "model.safetensors"))
+        saved = load_file(str(Path(two.output) / folder / "model.safetensors"))
+        assert saved.keys() == reference.keys()
+        for name, tensor in saved.items():
+            torch.testing.assert_close(tensor, reference[name], rtol=1e-4, atol=1e-5)

@@ -30,8 +30,7 @@ def weights(output) -> dict[str, torch.Tensor]:
     return load_file(str(Path(output) / "model.safetensors"))
 
 
-def test_resume_after_interruption_continues_the_same_curve(recipe, make_config, tmp_path):
-    cls, run = recipe
+def _check_resume(cls, run, make_config, tmp_path, subfolders=()) -> None:
     settings = dict(max_steps=8, group_by_length=True)
     straight = run(make_config(cls, output=str(tmp_path / "straight"), **settings))
     config = make_config(cls, output=str(tmp_path / "resumed"), **settings)
@@ -41,8 +40,21 @@ def test_resume_after_interruption_continues_the_same_curve(recipe, make_config,
     assert not (Path(config.output) / "model.safetensors").exists()
     resumed = run(config)  # steps 4 and 5 are redone, their records replaced
     assert curve(resumed) == curve(straight)
-    for name, tensor in weights(straight).items():
-        assert torch.equal(tensor, weights(resumed)[name]), name
+    for folder in (".", *subfolders):
+        for name, tensor in weights(Path(straight) / folder).items():
+            assert torch.equal(tensor, weights(Path(resumed) / folder)[name]), (folder, name)
+
+
+def test_resume_after_interruption_continues_the_same_curve(recipe, make_config, tmp_path):
+    cls, run = recipe
+    _check_resume(cls, run, make_config, tmp_path)
+
+
+def test_resume_with_noise_from_a_model_and_a_jointly_trained_model(toy, make_config, tmp_path):
+    """The toy objective draws its noise from a frozen model in `prepare` and trains a classifier
+    beside its main model: a resumed run redraws the same noise and restores the classifier."""
+    cls, run = toy
+    _check_resume(cls, run, make_config, tmp_path, subfolders=("classifier",))
 
 
 def test_same_seed_same_run_other_seed_other_run(make_config, tmp_path):

@@ -8,6 +8,7 @@ from textebm.data.tokenizers import train_tokenizer
 from textebm.recipes.clm import CausalLM
 from textebm.recipes.config import ClmConfig, MlmConfig
 from textebm.recipes.mlm import MaskedLM
+from textebm.recipes.objective import Models
 
 REQUIRED = dict(corpus="c.txt", tokenizer="tok", output="out")
 LINES = ["the cat sat", "a dog ran on the mat", "the bird sang"]
@@ -25,7 +26,7 @@ def test_bert_masking_rates_and_never_special_tokens():
     ]
     original = objective.batch(
         examples, list(range(len(examples))), torch.Generator().manual_seed(0)
-    )[0]
+    ).inputs
     fresh = torch.nn.utils.rnn.pad_sequence(
         [torch.tensor(e) for e in examples], batch_first=True, padding_value=0
     )
@@ -74,7 +75,8 @@ def test_masked_lm_loss_is_the_summed_cross_entropy_at_chosen_positions():
     objective.check_tokenizer(tokenizer)
     model = objective.build_model(config, tokenizer).eval()
     examples = objective.examples([LINES], tokenizer, config, train=True)
-    batch, targets, _ = objective.batch(examples, [0, 1, 2], torch.Generator().manual_seed(3))
+    prepared = objective.batch(examples, [0, 1, 2], torch.Generator().manual_seed(3))
+    batch, targets = prepared.inputs, prepared.counts["loss"]
     expected = (
         model(
             input_ids=batch["input_ids"],
@@ -83,7 +85,7 @@ def test_masked_lm_loss_is_the_summed_cross_entropy_at_chosen_positions():
         ).loss
         * targets
     )  # HF's mean over chosen tokens
-    assert torch.allclose(objective.loss(model, batch), expected, rtol=1e-5)
+    assert torch.allclose(objective.loss(Models(model), batch)["loss"], expected, rtol=1e-5)
 
 
 def test_causal_lm_stream_blocks_and_targets():
@@ -98,6 +100,7 @@ def test_causal_lm_stream_blocks_and_targets():
     validation = objective.examples([LINES], tokenizer, config, train=False)
     assert validation.target.sum() == len(stream) - len(LINES)  # every token but the bos ones
     assert not validation.target[validation.input_ids == cls].any()
-    batch, targets, _ = objective.batch(validation, [0], None)
+    prepared = objective.batch(validation, [0], None)
+    batch, targets = prepared.inputs, prepared.counts["loss"]
     assert batch["labels"][0].tolist() == [-100, *stream[1:4]]
     assert targets == 3 and sep in stream

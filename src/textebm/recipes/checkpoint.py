@@ -1,7 +1,8 @@
 """Resumable checkpoints: model, optimizer and position, each written atomically.
 
-A checkpoint is a folder `checkpoints/step-00000100/` holding `model.safetensors`,
-`optimizer.pt` (tensors and numbers only, loaded with `weights_only=True`) and `state.json` (the
+A checkpoint is a folder `checkpoints/step-00000100/` holding `model.safetensors` (and
+`NAME.safetensors` for each auxiliary model trained jointly), `optimizer.pt` (tensors and
+numbers only, loaded with `weights_only=True`) and `state.json` (the
 step, the recipe, the number of processes, the minutes trained). It is written to a temporary
 folder and renamed into place, so a kill at any moment leaves the last complete checkpoint as it
 was.
@@ -57,11 +58,17 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer,
     state: dict[str, Any],
     keep: int = 1,
+    extra: dict[str, torch.nn.Module] | None = None,
 ) -> Path:
-    """Write checkpoint `step` atomically, then delete all but the `keep` newest ones."""
+    """Write checkpoint `step` atomically, then delete all but the `keep` newest ones.
+
+    extra: the auxiliary models trained jointly, by name, each saved as `NAME.safetensors`.
+    """
     path = checkpoint_dir(output) / f"step-{step:08d}"
     with atomic_folder(path) as tmp:
         save_model(model, str(tmp / "model.safetensors"))  # handles tied weights
+        for name, auxiliary in (extra or {}).items():
+            save_model(auxiliary, str(tmp / f"{name}.safetensors"))
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
         (tmp / "state.json").write_text(json.dumps({"step": step, **state}, indent=2) + "\n")
     older = sorted(p for p in checkpoint_dir(output).iterdir() if _NAME.match(p.name))[:-keep]
@@ -78,11 +85,21 @@ def read_state(path: Path) -> dict[str, Any]:
         raise UsageError(f"checkpoint {path} is unreadable ({error}); pass --overwrite") from None
 
 
-def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
-    """Restore model weights and optimizer state saved by `save_checkpoint`, in place."""
-    missing, unexpected = load_model(model, str(path / "model.safetensors"), strict=False)
-    if missing or unexpected:
-        raise UsageError(f"checkpoint {path} does not fit the model; pass --overwrite")
+def load_checkpoint(
+    path: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    extra: dict[str, torch.nn.Module] | None = None,
+) -> None:
+    """Restore model weights (and `extra` models') and optimizer state saved by
+    `save_checkpoint`, in place."""
+    for name, target in {"model": model, **(extra or {})}.items():
+        file = path / f"{name}.safetensors"
+        if not file.is_file():
+            raise UsageError(f"checkpoint {path} has no {file.name}; pass --overwrite")
+        missing, unexpected = load_model(target, str(file), strict=False)
+        if missing or unexpected:
+            raise UsageError(f"checkpoint {path} does not fit the {name}; pass --overwrite")
     optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
 
 

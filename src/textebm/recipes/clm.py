@@ -7,7 +7,8 @@ follows eos and predicting it would only flatter the loss. So the loss counts ea
 line's eos, the standard way to report perplexity (PTB: `<unk>` an ordinary word), and the model
 scores a lone sentence encoded `[CLS] x [SEP]` by our tokenizers as p(x, eos | bos). Documents need
 no marker of their own: each ends with a line, hence with an eos, as GPT-2 separates documents.
-Validation uses the same blocks, the last partial block included.
+Validation uses the same blocks, the last partial block included. The loss, with its maths, is
+`textebm.objectives.causal_lm`.
 """
 
 from __future__ import annotations
@@ -17,14 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from textebm.data.corpus import Documents, lines_of
 from textebm.errors import UsageError
+from textebm.objectives.causal_lm import causal_lm_loss
 from textebm.recipes.config import ClmConfig
-from textebm.recipes.loop import Batch, train
+from textebm.recipes.loop import Batch, Models, train
+from textebm.recipes.objective import to_device
 
 
 @dataclass
@@ -119,37 +121,32 @@ class CausalLM:
         return Blocks(tokens.view(full, length), target.view(full, length))
 
     def batch(
-        self, examples: Blocks, indices: list[int], generator: torch.Generator
-    ) -> tuple[Batch, int, int]:
+        self, examples: Blocks, indices: list[int], generator: torch.Generator | None
+    ) -> Batch:
         input_ids = examples.input_ids[indices]
         labels = torch.where(examples.target[indices], input_ids, -100)
-        return (
+        return Batch(
             {"input_ids": input_ids, "labels": labels},
-            int((labels[:, 1:] != -100).sum()),
+            {"loss": int((labels[:, 1:] != -100).sum())},
             input_ids.numel(),
         )
 
-    def loss(self, model: PreTrainedModel, batch: Batch) -> torch.Tensor:
-        # Right padding needs no attention mask: causal attention never looks ahead.
-        logits = model(input_ids=batch["input_ids"]).logits
-        # Shift the labels, not the logits: slicing the logits would copy all of them.
-        labels = F.pad(batch["labels"][:, 1:], (0, 1), value=-100)
-        return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), reduction="sum")
+    def loss(self, models: Models, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"loss": causal_lm_loss(models.main, inputs["input_ids"], inputs["labels"])}
 
-    def evaluate(
-        self, model: PreTrainedModel, examples: Blocks, config: ClmConfig
-    ) -> dict[str, float]:
+    def evaluate(self, models: Models, examples: Blocks, config: ClmConfig) -> dict[str, float]:
+        model = models.main
         count = (
             len(examples) if not config.eval_examples else min(config.eval_examples, len(examples))
         )
         device = next(model.parameters()).device
         total, targets = 0.0, 0
         for start in range(0, count, config.batch_size):
-            batch, n, _ = self.batch(
+            batch = self.batch(
                 examples, list(range(start, min(start + config.batch_size, count))), None
             )
-            total += float(self.loss(model, {k: v.to(device) for k, v in batch.items()}))
-            targets += n
+            total += float(self.loss(models, to_device(batch.inputs, device))["loss"])
+            targets += batch.counts["loss"]
         loss = total / max(targets, 1)
         return {"loss": loss, "perplexity": math.exp(loss), "tokens": targets}
 

@@ -1,263 +1,62 @@
 """The training loop every recipe shares: Accelerate, checkpoints that resume exactly, metrics.
 
-A recipe is an `Objective` (how to build the model, cut the corpus into examples, batch them and
-compute the loss) composed with `train`, which does everything else. `train` never subclasses
-anything and knows nothing about masking or shifting.
+A recipe is an `Objective` (`textebm.recipes.objective`: its models, how to cut the corpus into
+examples, batch and prepare them, and its named loss terms) composed with `train`, which does
+everything else. `train` never subclasses anything and knows nothing about masking or shifting.
 
 Exact resume rests on one rule: everything random or positional is a function of the step.
 Micro-batch g (counted over the whole run and all processes) holds batch j of epoch e, with
 `e, j = divmod(g, batches_per_epoch)`, and an epoch's batches are a permutation seeded by (seed, e)
-(see `BatchOrder`); the micro-batch's masking and dropout draws are seeded by (seed, g). Step s,
+(see `BatchOrder`); the micro-batch's masking, preparation (e.g. noise drawn from a model) and
+dropout draws are seeded by (seed, g). Step s,
 on process r of W, takes micro-batches `(s * A + a) * W + r` for a < A (A the gradient
 accumulation), so one process accumulating 2 micro-batches sees exactly the batches that two
 processes see at one each, and a resumed run continues from step s with the very same batches.
 
-The loss is token-weighted across micro-batches and processes: every forward returns the summed
-loss of its targets, and the step's gradient is that sum over all of them divided by their total
-number (an all-reduced count), i.e. the mean over the effective batch, whatever the padding.
+Each loss term is weighted by its units across micro-batches and processes: every forward returns
+each term summed over its units (tokens, sequences), and the step's gradient is, term by term,
+that sum over all of them divided by their total number (an all-reduced count), i.e. the mean
+over the effective batch, whatever the padding or the cut into micro-batches.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import hashlib
-import json
-import math
 import os
-import shutil
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
-from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from textebm.data.corpus import Documents, dataset_splits, load_corpus
 from textebm.errors import UsageError
 from textebm.recipes import checkpoint
-from textebm.recipes.config import TrainConfig, resolve_mixed_precision, save_config
+from textebm.recipes.config import TrainConfig, resolve_mixed_precision
+from textebm.recipes.objective import RESERVED, Auxiliary, Batch, Models, Objective, to_device
+from textebm.recipes.order import BatchOrder, derive_seed
+from textebm.recipes.run_folder import MetricsLog, prepare_everywhere
+from textebm.recipes.schedule import learning_rate
 
-Batch = dict[str, torch.Tensor]
-
-
-class Objective(Protocol):
-    """What a recipe supplies to `train`."""
-
-    name: str  # e.g. "mlm"; recorded in checkpoints so that a run never resumes another recipe
-
-    def check_tokenizer(self, tokenizer: PreTrainedTokenizerBase) -> None:
-        """Raise UsageError if the tokenizer lacks a special token the objective needs."""
-
-    def build_model(
-        self, config: TrainConfig, tokenizer: PreTrainedTokenizerBase
-    ) -> PreTrainedModel:
-        """A fresh model (global RNG already seeded) or one loaded from `config.init_from`."""
-
-    def examples(
-        self,
-        documents: Documents,
-        tokenizer: PreTrainedTokenizerBase,
-        config: TrainConfig,
-        train: bool,
-    ) -> Any:
-        """Tokenised training or validation examples: anything with `len` that `batch` indexes."""
-
-    def batch(
-        self, examples: Any, indices: list[int], generator: torch.Generator
-    ) -> tuple[Batch, int, int]:
-        """(model inputs, number of loss targets, number of real tokens) for these examples."""
-
-    def loss(self, model: PreTrainedModel, batch: Batch) -> torch.Tensor:
-        """The loss summed over the batch's targets: a scalar float32 tensor."""
-
-    def evaluate(
-        self, model: PreTrainedModel, examples: Any, config: TrainConfig
-    ) -> dict[str, float]:
-        """Validation metrics (model in eval mode, no gradients), e.g. loss and perplexity."""
+# Re-exported: recipes and tests import these from the loop.
+__all__ = ["Batch", "BatchOrder", "Models", "Objective", "derive_seed", "learning_rate", "train"]
 
 
 class _Loss(torch.nn.Module):
-    """Puts the objective's loss inside `forward`, so DDP sees it and synchronises gradients."""
+    """Puts the objective's loss inside `forward`, so DDP sees it and synchronises gradients.
 
-    def __init__(self, model: PreTrainedModel, objective: Objective) -> None:
+    Only the trained models are submodules (so only they are in DDP's care); frozen ones are
+    reached through `models`, outside the module tree.
+    """
+
+    def __init__(self, models: Models, objective: Objective) -> None:
         super().__init__()
-        self.model, self.objective = model, objective
+        self.trained = torch.nn.ModuleDict(models.trained())
+        self.models, self.objective = models, objective
 
-    def forward(self, **batch: torch.Tensor) -> torch.Tensor:
-        return self.objective.loss(self.model, batch)
-
-
-def derive_seed(*parts: Any) -> int:
-    """A 63-bit seed from any parts, well mixed so that nearby steps get unrelated streams."""
-    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") >> 1
-
-
-class BatchOrder:
-    """Which examples micro-batch `index` of a run holds: a pure function of the seed and index.
-
-    Epoch e is a permutation seeded by (seed, e), cut into batches (a last partial batch is
-    dropped). With `lengths`, the permutation is first cut into pools of 64 batches, each pool is
-    sorted by length before being cut, and the batches are shuffled again: batches of similar
-    lengths waste less padding (`group_by_length` in transformers).
-    """
-
-    POOL = 64
-
-    def __init__(
-        self, n_examples: int, batch_size: int, seed: int, lengths: torch.Tensor | None = None
-    ) -> None:
-        self.batch_size, self.seed, self.lengths = batch_size, seed, lengths
-        self.n_examples, self.per_epoch = n_examples, n_examples // batch_size
-        self._epoch, self._batches = -1, torch.empty(0)
-
-    def __call__(self, index: int) -> list[int]:
-        epoch, j = divmod(index, self.per_epoch)
-        if epoch != self._epoch:
-            self._epoch, self._batches = epoch, self._epoch_batches(epoch)
-        return self._batches[j].tolist()
-
-    def _epoch_batches(self, epoch: int) -> torch.Tensor:
-        generator = torch.Generator().manual_seed(derive_seed(self.seed, "epoch", epoch))
-        order = torch.randperm(self.n_examples, generator=generator)
-        order = order[: self.per_epoch * self.batch_size]
-        if self.lengths is None:
-            return order.view(self.per_epoch, self.batch_size)
-        pools = order.split(self.POOL * self.batch_size)
-        order = torch.cat(
-            [
-                pool[torch.argsort(self.lengths[pool], descending=True, stable=True)]
-                for pool in pools
-            ]
-        )
-        batches = order.view(self.per_epoch, self.batch_size)
-        return batches[torch.randperm(self.per_epoch, generator=generator)]
-
-
-def learning_rate(config: TrainConfig, step: int, elapsed: float | None = None) -> float:
-    """Learning rate of optimizer step `step` (0-based): linear warm-up, then decay to 0.
-
-    With `config.time_budget`, `elapsed` (minutes trained so far) replaces the step: warm-up and
-    decay run over the budget's minutes, so the rate reaches 0 when the time is up.
-    """
-    if config.time_budget and elapsed is not None:
-        fraction = min(elapsed / config.time_budget, 1.0)
-        if fraction < config.warmup_fraction:
-            return config.learning_rate * max(fraction / config.warmup_fraction, 1e-3)
-        if config.schedule == "constant":
-            return config.learning_rate
-        progress = (fraction - config.warmup_fraction) / max(1e-9, 1 - config.warmup_fraction)
-    else:
-        warmup = int(config.warmup_fraction * config.max_steps)
-        if step < warmup:
-            return config.learning_rate * (step + 1) / warmup
-        if config.schedule == "constant":
-            return config.learning_rate
-        progress = (step - warmup) / max(1, config.max_steps - warmup)
-    if config.schedule == "cosine":
-        return config.learning_rate * 0.5 * (1 + math.cos(math.pi * progress))
-    return config.learning_rate * (1 - progress)
-
-
-class MetricsLog:
-    """`metrics.jsonl`: one JSON object per line, flushed as written (main process only)."""
-
-    def __init__(self, path: Path, enabled: bool) -> None:
-        self.path, self.enabled = path, enabled
-
-    def truncate(self, step: int) -> None:
-        """Keep only records up to `step`: those after the checkpoint resumed from are redone."""
-        if not self.enabled or not self.path.exists():
-            return
-        kept = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            with contextlib.suppress(json.JSONDecodeError):  # a line cut short by a kill
-                if json.loads(line).get("step", 0) <= step:
-                    kept.append(line + "\n")
-        from textebm.data.files import atomic_write
-
-        with atomic_write(self.path) as handle:
-            handle.writelines(kept)
-
-    def write(self, record: dict[str, Any]) -> None:
-        if self.enabled:
-            with self.path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
-
-
-def prepare_output(config: TrainConfig) -> None:
-    """Check `--output` against the run it may hold, then write its configuration there; start
-    afresh only with `--overwrite`. Only the main process calls it (see `_prepare_everywhere`)."""
-    output = Path(config.output)
-    if output.exists() and not output.is_dir():
-        raise UsageError(f"--output {output} is a file, not a folder")
-    saved_path = output / "train_config.json"
-    if saved_path.exists() and not config.overwrite:
-        try:
-            saved = json.loads(saved_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            saved = {}
-        free = {
-            f.name for f in dataclasses.fields(config) if not f.metadata.get("fingerprint", True)
-        }
-        new = config.fingerprint()
-        # A field added since the run was saved counts as its default there.
-        defaults = {
-            f.name: f.metadata.get("absent", f.default)
-            for f in dataclasses.fields(config)
-            if f.name not in saved
-        }
-        old = {k: v for k, v in {**defaults, **saved}.items() if k not in free and k in new}
-        changed = sorted(k for k in set(old) | set(new) if old.get(k, "-") != new.get(k, "-"))
-        if changed:
-            detail = ", ".join(
-                f"{k}: {old.get(k, '-')!r} -> {new.get(k, '-')!r}" for k in changed[:3]
-            )
-            if len(changed) > 3:
-                detail += f" and {len(changed) - 3} more"
-            raise UsageError(
-                f"{output} holds a run with another configuration ({detail}); "
-                "pass --overwrite to start afresh, or choose another --output"
-            )
-    elif (
-        output.is_dir()
-        and any(output.iterdir())
-        and not saved_path.exists()
-        and not config.overwrite
-    ):
-        raise UsageError(
-            f"{output} is not empty and holds no training run; choose an empty "
-            "folder or pass --overwrite"
-        )
-    if config.overwrite:
-        shutil.rmtree(checkpoint.checkpoint_dir(output), ignore_errors=True)
-        (output / "metrics.jsonl").unlink(missing_ok=True)
-        (output / "sessions.jsonl").unlink(missing_ok=True)
-    checkpoint.remove_partial(output)
-    output.mkdir(parents=True, exist_ok=True)
-    save_config(config, saved_path)
-
-
-def _prepare_everywhere(config: TrainConfig, accelerator) -> None:
-    """`prepare_output` on the main process; every process then stops with its error, if any.
-
-    Only the main process checks the folder: another one checking it while the main one writes it
-    could see it half-written and stop alone, stranding the main one at the next barrier.
-    """
-    verdict: list[str | None] = [None]
-    if accelerator.is_main_process:
-        try:
-            prepare_output(config)
-        except UsageError as error:
-            verdict = [str(error)]
-    if accelerator.num_processes > 1:
-        from accelerate.utils import broadcast_object_list
-
-        broadcast_object_list(verdict, from_process=0)
-    if verdict[0] is not None:
-        raise UsageError(verdict[0])
+    def forward(self, **inputs: Any) -> dict[str, torch.Tensor]:
+        return self.objective.loss(self.models, inputs)
 
 
 def _corpora(config: TrainConfig) -> tuple[Documents, Documents | None]:
@@ -277,15 +76,17 @@ def _corpora(config: TrainConfig) -> tuple[Documents, Documents | None]:
     return train, None
 
 
-def _optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW; no weight decay on biases and normalisation weights (the 1-d parameters)."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
-    rest = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+def _optimizer(models: dict[str, torch.nn.Module], config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW over the trained models; no weight decay on biases and normalisation weights (the
+    1-d parameters)."""
+    parameters = [p for model in models.values() for p in model.parameters() if p.requires_grad]
+    decay = [p for p in parameters if p.ndim >= 2]
+    rest = [p for p in parameters if p.ndim < 2]
     groups = [
         {"params": decay, "weight_decay": config.weight_decay},
         {"params": rest, "weight_decay": 0.0},
     ]
-    fused = next(model.parameters()).device.type in ("cpu", "cuda")
+    fused = parameters[0].device.type in ("cpu", "cuda")
     return torch.optim.AdamW(groups, lr=config.learning_rate, fused=fused)
 
 
@@ -310,8 +111,74 @@ def _accelerator(config: TrainConfig):
     raise AssertionError("unreachable")
 
 
+def _build_models(
+    objective: Objective, config: TrainConfig, tokenizer: PreTrainedTokenizerBase, device
+) -> Models:
+    """The objective's models on `device`: trained ones in training mode, frozen ones in eval
+    mode with gradients off."""
+    torch.manual_seed(config.seed)  # model initialisation
+    models = Models(objective.build_model(config, tokenizer))
+    build = getattr(objective, "auxiliary_models", None)
+    models.auxiliary = dict(build(config, tokenizer)) if build is not None else {}
+    for name, auxiliary in models.auxiliary.items():
+        if not name.isidentifier() or name in RESERVED or not isinstance(auxiliary, Auxiliary):
+            raise ValueError(f"auxiliary model {name!r}: an identifier not in {sorted(RESERVED)}")
+        if not auxiliary.trained:
+            auxiliary.model.eval().requires_grad_(False)
+    for model in (*models.trained().values(), *models.frozen().values()):
+        model.to(device)
+    models.train()
+    return models
+
+
+class TermWindow:
+    """The loss terms summed over a logging window, each with its own normaliser."""
+
+    # Keys of a metrics record that a term's name would overwrite.
+    TAKEN = frozenset({"step", "split", "tokens", "tokens_per_second", "learning_rate", "minutes"})
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
+        self.tokens, self.seconds = 0, 0.0
+
+    def add(self, terms: dict[str, torch.Tensor]) -> None:
+        """One micro-batch's summed terms (this process's)."""
+        for name, value in terms.items():
+            if name in self.TAKEN:
+                raise ValueError(f"loss term {name!r}: the name of a metric; rename it")
+            if name not in self.sums:
+                self.sums[name] = torch.zeros((), device=self.device)
+            self.sums[name] += value.detach()
+
+    def count(self, counts: dict[str, int], tokens: int) -> None:
+        """One step's counts, already summed over micro-batches and processes."""
+        for name, value in counts.items():
+            self.counts[name] = self.counts.get(name, 0) + value
+        self.tokens += tokens
+
+    def record(self, accelerator) -> dict[str, float]:
+        """{"loss": sum of the normalised terms, term: sum / count, ...}; then start afresh.
+
+        A collective: every process calls it.
+        """
+        names = sorted(self.sums)
+        totals = accelerator.reduce(torch.stack([self.sums[n] for n in names]), reduction="sum")
+        values = {
+            n: float(t) / max(self.counts.get(n, 0), 1) for n, t in zip(names, totals, strict=True)
+        }
+        record = {"loss": sum(values.values()), "tokens": self.tokens}
+        record.update((n, v) for n, v in values.items() if n != "loss")
+        if self.seconds:
+            record["tokens_per_second"] = self.tokens / self.seconds
+        self.sums, self.counts, self.tokens, self.seconds = {}, {}, 0, 0.0
+        return record
+
+
 def train(config: TrainConfig, objective: Objective, stop_after: int | None = None) -> Path:
-    """Train `objective` as `config` says; return the output folder, which holds the final model.
+    """Train `objective` as `config` says; return the output folder, which holds the final model
+    (and each jointly trained auxiliary model in its own subfolder).
 
     Resumes from the newest checkpoint in `config.output` when its configuration matches.
     stop_after: stop after this step without finishing, as an interrupted run would (tests and
@@ -325,6 +192,7 @@ def train(config: TrainConfig, objective: Objective, stop_after: int | None = No
     config = resolve_mixed_precision(config)  # 'auto': trained, saved and compared as resolved
     accelerator = _accelerator(config)
     output, main = Path(config.output), accelerator.is_main_process
+    device = accelerator.device
     # Everything that can fail on bad input runs before the output folder is touched.
     tokenizer = load_tokenizer_folder(config.tokenizer or config.init_from)
     objective.check_tokenizer(tokenizer)
@@ -338,12 +206,12 @@ def train(config: TrainConfig, objective: Objective, stop_after: int | None = No
             f"the corpus gives {len(train_set)} training examples, fewer than "
             f"--batch-size {config.batch_size}"
         )
-    _prepare_everywhere(config, accelerator)
+    prepare_everywhere(config, accelerator)
 
-    torch.manual_seed(config.seed)  # model initialisation
-    model = objective.build_model(config, tokenizer)
-    model.train()
-    optimizer = _optimizer(model.to(accelerator.device), config)
+    models = _build_models(objective, config, tokenizer, device)
+    model, trained = models.main, models.trained()
+    extra = {name: m for name, m in trained.items() if name != "main"}
+    optimizer = _optimizer(trained, config)
     world, rank = accelerator.num_processes, accelerator.process_index
     start, trained_minutes, trained_tokens = 0, 0.0, 0
     resume_from = checkpoint.latest_checkpoint(output)
@@ -354,7 +222,7 @@ def train(config: TrainConfig, objective: Objective, stop_after: int | None = No
                 f"{output} holds a {state.get('recipe')} run on {state.get('processes')} "
                 f"processes, not {objective.name} on {world}; pass --overwrite or match them"
             )
-        checkpoint.load_checkpoint(resume_from, model, optimizer)
+        checkpoint.load_checkpoint(resume_from, model, optimizer, extra)
         start = state["step"]
         trained_minutes = state.get("minutes", 0.0)
         trained_tokens = checkpoint.trained_tokens(resume_from, output / "metrics.jsonl")
@@ -365,21 +233,22 @@ def train(config: TrainConfig, objective: Objective, stop_after: int | None = No
         sessions = MetricsLog(output / "sessions.jsonl", enabled=True)
         sessions.write({"step": start, "tokens_trained": trained_tokens, **machine})
     accelerator.wait_for_everyone()
-    loss_module: torch.nn.Module = _Loss(model, objective)
+    loss_module: torch.nn.Module = _Loss(models, objective)
     if config.compile:
-        # The compiled wrapper shares `model`'s parameters, so checkpoints, evaluation and
-        # save_pretrained keep working on the eager model.
+        # The compiled wrapper shares the models' parameters, so checkpoints, evaluation and
+        # save_pretrained keep working on the eager models.
         loss_module = torch.compile(loss_module)
     module, optimizer = accelerator.prepare(loss_module, optimizer)
+    prepare = getattr(objective, "prepare", None)
 
     def evaluate(step: int) -> None:
         if validation_set is not None and main:
-            model.eval()
+            models.train(False)
             with torch.no_grad(), accelerator.autocast():
-                results = objective.evaluate(model, validation_set, config)
+                results = objective.evaluate(models, validation_set, config)
             record = {"step": step, "split": "validation", "tokens_trained": trained_tokens}
             metrics.write({**record, **results})
-            model.train()
+            models.train()
         accelerator.wait_for_everyone()
 
     def save(step: int) -> None:
@@ -397,8 +266,24 @@ def train(config: TrainConfig, objective: Objective, stop_after: int | None = No
                     "tokens": trained_tokens,
                 },
                 keep=config.keep_checkpoints,
+                extra=extra,
             )
         accelerator.wait_for_everyone()
+
+    def micro_batch(index: int) -> Batch:
+        """Micro-batch `index` of the run, collated, on the device, prepared: all seeded by it."""
+        generator = torch.Generator().manual_seed(derive_seed(config.seed, "batch", index))
+        batch = objective.batch(train_set, order(index), generator)
+        batch.inputs = to_device(batch.inputs, device)
+        if prepare is None:
+            return batch
+        generator = torch.Generator(device=device)
+        generator.manual_seed(derive_seed(config.seed, "prepare", index))
+        models.train(False)  # samples from the models as they are, without dropout
+        with torch.no_grad(), accelerator.autocast():
+            batch = prepare(models, batch, generator)
+        models.train()
+        return batch
 
     bar = tqdm(
         total=config.max_steps,
@@ -408,8 +293,7 @@ def train(config: TrainConfig, objective: Objective, stop_after: int | None = No
         disable=bool(os.environ.get("CI")) or not main,
         desc=f"train {objective.name}",
     )
-    window_loss = torch.zeros((), device=accelerator.device)
-    window_targets, window_tokens, window_seconds = 0, 0, 0.0
+    window = TermWindow(device)
     accumulation = config.grad_accumulation
     lengths = None
     if config.group_by_length:
@@ -421,38 +305,38 @@ def train(config: TrainConfig, objective: Objective, stop_after: int | None = No
     def minutes() -> float:
         """Wall minutes trained, over resumes; the slowest process's, so that all agree."""
         elapsed = torch.tensor(trained_minutes + (time.perf_counter() - clock) / 60)
-        return float(accelerator.reduce(elapsed.to(accelerator.device), reduction="max"))
+        return float(accelerator.reduce(elapsed.to(device), reduction="max"))
 
     for step in range(start, config.max_steps):
         rate = learning_rate(config, step, minutes() if config.time_budget else None)
         step_start = time.perf_counter()
         micro = [(step * accumulation + a) * world + rank for a in range(accumulation)]
-        batches = []
-        for index in micro:
-            indices = order(index)
-            generator = torch.Generator().manual_seed(derive_seed(config.seed, "batch", index))
-            batches.append(objective.batch(train_set, indices, generator))
+        batches = [micro_batch(index) for index in micro]
+        names = sorted(batches[0].counts)
         counts = torch.tensor(
-            [sum(b[1] for b in batches), sum(b[2] for b in batches)], device=accelerator.device
+            [*(sum(b.counts[n] for b in batches) for n in names), sum(b.tokens for b in batches)],
+            device=device,
         )
-        targets, tokens = (int(c) for c in accelerator.reduce(counts, reduction="sum"))
-        for a, (index, (batch, _, _)) in enumerate(zip(micro, batches, strict=True)):
+        *totals, tokens = (int(c) for c in accelerator.reduce(counts, reduction="sum"))
+        normaliser = dict(zip(names, totals, strict=True))
+        for a, (index, batch) in enumerate(zip(micro, batches, strict=True)):
             torch.manual_seed(derive_seed(config.seed, "dropout", index))
             sync = a == accumulation - 1
             with contextlib.nullcontext() if sync else accelerator.no_sync(module):
-                loss = module(**{k: v.to(accelerator.device) for k, v in batch.items()})
+                terms = module(**batch.inputs)
+                if sorted(terms) != names:
+                    raise ValueError(f"loss terms {sorted(terms)} but batch counts {names}")
                 # DDP averages gradients over processes: scale so that they sum instead.
-                accelerator.backward(loss * world / max(targets, 1))
-            window_loss += loss.detach()
+                accelerator.backward(sum(terms[n] * world / max(normaliser[n], 1) for n in names))
+            window.add(terms)
         if config.max_grad_norm > 0:
             accelerator.clip_grad_norm_(module.parameters(), config.max_grad_norm)
         for group in optimizer.param_groups:
             group["lr"] = rate
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        window_seconds += time.perf_counter() - step_start  # training only, not eval or saving
-        window_targets += targets
-        window_tokens += tokens
+        window.seconds += time.perf_counter() - step_start  # training only, not eval or saving
+        window.count(normaliser, tokens)
         trained_tokens += tokens
         done = last = step + 1
         bar.update(1)
@@ -461,22 +345,13 @@ def train(config: TrainConfig, objective: Objective, stop_after: int | None = No
         )
 
         if done % config.log_every == 0 or finished:
-            total = float(accelerator.reduce(window_loss, reduction="sum"))
-            record = {
-                "step": done,
-                "split": "train",
-                "loss": total / max(window_targets, 1),
-                "learning_rate": rate,
-                "tokens": window_tokens,
-                "tokens_trained": trained_tokens,
-                "tokens_per_second": window_tokens / window_seconds,
-            }
+            record = {"step": done, "split": "train", **window.record(accelerator)}
+            record["learning_rate"] = rate
+            record["tokens_trained"] = trained_tokens
             if config.time_budget:
                 record["minutes"] = minutes()
             metrics.write(record)
             bar.set_postfix(loss=f"{record['loss']:.3f}")
-            window_loss.zero_()
-            window_targets, window_tokens, window_seconds = 0, 0, 0.0
         if (config.eval_every and done % config.eval_every == 0) or finished:
             evaluate(done)
         if (config.checkpoint_every and done % config.checkpoint_every == 0) or finished:
@@ -487,5 +362,7 @@ def train(config: TrainConfig, objective: Objective, stop_after: int | None = No
     if (finished or last == config.max_steps) and main:
         model.save_pretrained(output)
         tokenizer.save_pretrained(output)
+        for name, auxiliary in extra.items():
+            auxiliary.save_pretrained(output / name)
     accelerator.wait_for_everyone()
     return output

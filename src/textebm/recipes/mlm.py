@@ -5,11 +5,8 @@ a line longer than the context is cut into pieces, each wrapped the same way. Ba
 to their longest example. Of the real tokens ([UNK] too, as in BERT; structural special tokens
 never), each is chosen with probability 0.15; a chosen token becomes [MASK] with probability 0.8,
 a random ordinary token with probability 0.1, and stays itself otherwise; the loss is the
-cross-entropy at the chosen tokens.
-
-The output layer, vocabulary-sized, runs only at the chosen positions (a forward pre-hook keeps
-only their rows): with a 10k-word vocabulary it is most of a small model's work at every position,
-so this, not the transformer, is where plain BERT training spends its time.
+cross-entropy at the chosen tokens (`textebm.objectives.masked_lm` holds the corruption and the
+loss, with their maths).
 """
 
 from __future__ import annotations
@@ -18,14 +15,15 @@ import math
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from transformers import AutoModelForMaskedLM, BertConfig, BertForMaskedLM, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from textebm.data.corpus import Documents, lines_of
 from textebm.errors import UsageError
+from textebm.objectives.masked_lm import IGNORE, mask_tokens, masked_lm_loss
 from textebm.recipes.config import MlmConfig
-from textebm.recipes.loop import Batch, derive_seed, train
+from textebm.recipes.loop import Batch, Models, derive_seed, train
+from textebm.recipes.objective import to_device
 
 
 def pseudo_perplexity(
@@ -56,15 +54,6 @@ def pad(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Te
     return input_ids, attention_mask
 
 
-class _KeepRows:
-    """Forward pre-hook on the output layer: keep only the hidden states at `self.rows`."""
-
-    rows: torch.Tensor
-
-    def __call__(self, module: torch.nn.Module, args: tuple) -> tuple:
-        return (args[0][self.rows], *args[1:])
-
-
 class MaskedLM:
     """The `Objective` of BERT-style masked-LM training (see the module notes)."""
 
@@ -72,7 +61,6 @@ class MaskedLM:
 
     def __init__(self, config: MlmConfig) -> None:
         self.config = config
-        self._keep_rows = _KeepRows()
 
     def check_tokenizer(self, tokenizer: PreTrainedTokenizerBase) -> None:
         missing = [
@@ -138,35 +126,30 @@ class MaskedLM:
 
     def batch(
         self, examples: list[list[int]], indices: list[int], generator: torch.Generator
-    ) -> tuple[Batch, int, int]:
+    ) -> Batch:
         input_ids, attention_mask = pad([examples[i] for i in indices], self.pad_id)
         maskable = attention_mask.bool() & ~torch.isin(input_ids, self.context_ids)
-        draw = torch.rand(input_ids.shape, generator=generator)
-        chosen = maskable & (draw < self.config.mlm_probability)
-        labels = torch.where(chosen, input_ids, -100)
-        action = torch.rand(input_ids.shape, generator=generator)
-        input_ids[chosen & (action < 0.8)] = self.mask_id
-        randomised = chosen & (action >= 0.8) & (action < 0.9)
-        picks = torch.randint(len(self.ordinary_ids), (int(randomised.sum()),), generator=generator)
-        input_ids[randomised] = self.ordinary_ids[picks]
-        batch = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
-        return batch, int(chosen.sum()), int(attention_mask.sum())
+        input_ids, labels = mask_tokens(
+            input_ids,
+            maskable,
+            generator,
+            probability=self.config.mlm_probability,
+            mask_id=self.mask_id,
+            replacement_ids=self.ordinary_ids,
+        )
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+        return Batch(inputs, {"loss": int((labels != IGNORE).sum())}, int(attention_mask.sum()))
 
-    def loss(self, model: PreTrainedModel, batch: Batch) -> torch.Tensor:
-        labels = batch["labels"]
-        self._keep_rows.rows = labels != -100
-        handle = model.get_output_embeddings().register_forward_pre_hook(self._keep_rows)
-        try:
-            logits = model(
-                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-            ).logits
-        finally:
-            handle.remove()
-        return F.cross_entropy(logits.float(), labels[self._keep_rows.rows], reduction="sum")
+    def loss(self, models: Models, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        loss = masked_lm_loss(
+            models.main, inputs["input_ids"], inputs["attention_mask"], inputs["labels"]
+        )
+        return {"loss": loss}
 
     def evaluate(
-        self, model: PreTrainedModel, examples: list[list[int]], config: MlmConfig
+        self, models: Models, examples: list[list[int]], config: MlmConfig
     ) -> dict[str, float]:
+        model = models.main
         if config.eval_examples:
             examples = examples[: config.eval_examples]
         # The same masks at every evaluation, so that the losses compare across steps.
@@ -175,9 +158,9 @@ class MaskedLM:
         total, count = 0.0, 0
         for start in range(0, len(examples), config.batch_size):
             indices = list(range(start, min(start + config.batch_size, len(examples))))
-            batch, targets, _ = self.batch(examples, indices, generator)
-            total += float(self.loss(model, {k: v.to(device) for k, v in batch.items()}))
-            count += targets
+            batch = self.batch(examples, indices, generator)
+            total += float(self.loss(models, to_device(batch.inputs, device))["loss"])
+            count += batch.counts["loss"]
         loss = total / max(count, 1)
         results = {"loss": loss, "perplexity": math.exp(loss)}
         if config.pll_examples:
