@@ -51,11 +51,11 @@ def test_bert_masking_chooses_unknown_tokens_like_any_other():
     examples = objective.examples([lines], tokenizer, objective.config, train=True)
     batch = objective.batch(examples, list(range(len(examples))), torch.Generator().manual_seed(0))
     ids = torch.nn.utils.rnn.pad_sequence([torch.tensor(e) for e in examples], batch_first=True)
-    chosen = batch[0]["labels"] != -100
+    chosen = batch.inputs["labels"] != -100
     unknown = ids == tokenizer.unk_token_id
     assert unknown.sum() == 3 * 2000
     assert abs(chosen[unknown].float().mean() - 0.15) < 0.015
-    assert (batch[0]["labels"][chosen & unknown] == tokenizer.unk_token_id).all()
+    assert (batch.inputs["labels"][chosen & unknown] == tokenizer.unk_token_id).all()
     structural = torch.isin(ids, torch.tensor([tokenizer.cls_token_id, tokenizer.sep_token_id]))
     assert not chosen[structural].any()
 
