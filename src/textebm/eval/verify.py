@@ -10,6 +10,15 @@ Gibbs does not.
    `chains` x `sweeps` kept states (25,600 or 51,200) after an all-mask start and a burn-in; TV
    distance of the empirical distribution from the target: MH <= 0.03, Gibbs > 0.03.
 
+With proposal options (top-k, top-p, a proposal temperature; Gibbs draws from the same proposal)
+a chain may not reach every state: it splits into closed communicating classes. Then each
+class's stationary distribution is compared with the target restricted to that class (the
+largest TV over the classes is the row's), the sampled states with the target restricted to each
+class the chains sit in, weighted by how many samples each class holds; and every MH step's
+matrix (each block's) is checked for detailed balance with the target on every pair of states,
+which needs no solve (`exact.detailed_balance_violation`, <= 1e-6). Degenerate Gibbs is
+reported, not judged, there: a class of one state is matched trivially.
+
 The toy BERT's initialisation is scaled by `init_scale` (10x BERT's 0.02), so that its masked
 conditionals are far from consistent: at the default scale Gibbs would be off by only ~1e-4.
 """
@@ -25,13 +34,25 @@ import torch
 from textebm.energies import MaskedLMEnergy
 from textebm.eval.exact import (
     ExactSpace,
+    block_matrices,
+    class_mixture,
+    class_stationaries,
+    closed_classes,
+    combine,
+    detailed_balance_violation,
     empirical,
-    stationary,
+    restricted,
     toy_masked_lm,
     transition_matrix,
     tv_distance,
 )
-from textebm.samplers import DegenerateGibbs, MetropolisHastings, from_lengths, run_chains
+from textebm.samplers import (
+    DegenerateGibbs,
+    MetropolisHastings,
+    Proposal,
+    from_lengths,
+    run_chains,
+)
 
 EXACT_TOLERANCE = 1e-6
 SAMPLED_TOLERANCE = 0.03
@@ -55,11 +76,30 @@ class VerifyConfig:
     sweeps: int | None = None  # overrides every target's sweeps when set
     burn_in: int = 30  # block MH on the peaked raw/0.5 target needs ~30 sweeps from all-mask
     seed: int = 0
+    top_k: int = 0  # proposal truncation, as `Proposal` (0: off)
+    top_p: float = 1.0
+    proposal_temperature: float | None = None  # None: the target's tau
+
+    @property
+    def proposal_options(self) -> bool:
+        return self.top_k > 0 or self.top_p < 1 or self.proposal_temperature is not None
+
+    def proposal(self, tau: float) -> Proposal | None:
+        """MH's proposal at target temperature tau; None (the kernel's default) without options."""
+        if not self.proposal_options:
+            return None
+        return Proposal(self.proposal_temperature or tau, self.top_k, self.top_p)
 
 
 @dataclass(frozen=True)
 class Row:
-    """One line of the table: `tv` of `sampler`'s distribution from the target, and the verdict."""
+    """One line of the table: `tv` of `sampler`'s distribution from the target, and the verdict.
+
+    classes: the chain's closed communicating classes (1: it reaches every state); tv is then
+    from the target restricted to them (see the module docstring). balance: the largest
+    detailed-balance violation of an exact MH row's step matrices. judged: False for Gibbs under
+    proposal options, whose row is reported only.
+    """
 
     check: str
     energy: str
@@ -70,45 +110,78 @@ class Row:
     ess: float | None
     tv: float
     passed: bool
+    classes: int = 1
+    balance: float | None = None
+    judged: bool = True
 
     @property
     def expected(self) -> str:
+        if not self.judged:
+            return "any"
         if "Gibbs" in self.sampler:
             return f"> {SAMPLED_TOLERANCE}"
         return f"<= {EXACT_TOLERANCE:g}" if self.check == "exact" else f"<= {SAMPLED_TOLERANCE}"
 
 
-def _kernels(energy, tau: float) -> list[tuple[str, object, bool]]:
+def _kernels(energy, tau: float, config: VerifyConfig) -> list[tuple[str, object, bool]]:
+    proposal = config.proposal(tau)
+    gibbs = Proposal(tau) if proposal is None else proposal  # Gibbs draws from the same proposal
+
+    def mh(**layout):
+        return MetropolisHastings(energy, temperature=tau, proposal=proposal, **layout)
+
     return [
-        ("MH single-site, random scan", MetropolisHastings(energy, temperature=tau), False),
-        ("MH single-site, systematic", MetropolisHastings(energy, temperature=tau), True),
+        ("MH single-site, random scan", mh(), False),
+        ("MH single-site, systematic", mh(), True),
+        ("MH block k=2, contiguous", mh(block_size=2), False),
+        ("MH block k=2, scattered", mh(block_size=2, layout="scattered"), False),
         (
-            "MH block k=2, contiguous",
-            MetropolisHastings(energy, temperature=tau, block_size=2),
+            "degenerate Gibbs",
+            DegenerateGibbs(energy, gibbs.temperature, gibbs.top_k, gibbs.top_p),
             False,
         ),
-        (
-            "MH block k=2, scattered",
-            MetropolisHastings(energy, temperature=tau, block_size=2, layout="scattered"),
-            False,
-        ),
-        ("degenerate Gibbs", DegenerateGibbs(energy, temperature=tau), False),
     ]
 
 
-def _verdict(sampler: str, tv: float, tolerance: float) -> bool:
+def _verdict(sampler: str, tv: float, tolerance: float, judged: bool = True) -> bool:
+    if not judged:
+        return True
     return tv > SAMPLED_TOLERANCE if "Gibbs" in sampler else tv <= tolerance
+
+
+def exact_check(
+    space: ExactSpace, target: torch.Tensor, kernel, systematic: bool
+) -> tuple[float, int, float | None]:
+    """(largest TV of a closed class's stationary distribution from the target restricted to
+    it, number of closed classes, largest detailed-balance violation of an MH step's matrix or
+    None for Gibbs)."""
+    matrices = block_matrices(space, kernel, systematic)
+    matrix = combine(matrices, systematic)
+    classes = closed_classes(matrix)
+    tv = max(
+        tv_distance(pi, restricted(target, states))
+        for pi, states in zip(class_stationaries(matrix, classes), classes, strict=True)
+    )
+    balance = None
+    if isinstance(kernel, MetropolisHastings):  # every block's step: a systematic sweep is not
+        balance = max(detailed_balance_violation(m, target) for m in matrices)  # reversible
+    return tv, len(classes), balance
 
 
 def exact_rows(config: VerifyConfig) -> list[Row]:
     model, tokenizer = toy_masked_lm(config.enum_words, config.model_seed, config.init_scale)
+    judged = not config.proposal_options
     rows = []
     for kind, tau in config.targets:
         energy = MaskedLMEnergy(model, tokenizer, kind=kind)
         space = ExactSpace(energy, config.enum_length)
         target = space.target(tau)
-        for name, kernel, systematic in _kernels(energy, tau):
-            tv = tv_distance(stationary(transition_matrix(space, kernel, systematic)), target)
+        for name, kernel, systematic in _kernels(energy, tau, config):
+            tv, classes, balance = exact_check(space, target, kernel, systematic)
+            gibbs = "Gibbs" in name
+            passed = _verdict(name, tv, EXACT_TOLERANCE, judged or not gibbs)
+            if balance is not None:
+                passed = passed and balance <= EXACT_TOLERANCE
             rows.append(
                 Row(
                     "exact",
@@ -119,21 +192,38 @@ def exact_rows(config: VerifyConfig) -> list[Row]:
                     None,
                     None,
                     tv,
-                    _verdict(name, tv, EXACT_TOLERANCE),
+                    passed,
+                    classes,
+                    balance,
+                    judged or not gibbs,
                 )
             )
     return rows
 
 
+def sampled_tv(space: ExactSpace, target: torch.Tensor, kernel, tokens: torch.Tensor):
+    """(TV of the sampled states from the target restricted to each closed class of `kernel`'s
+    chain, weighted by the share of samples in the class, number of closed classes). Without
+    truncation there is one class and this is the TV from the target itself."""
+    classes = closed_classes(transition_matrix(space, kernel))
+    drawn = empirical(space, tokens)
+    weights = torch.stack([drawn[states].sum() for states in classes])
+    if not weights.sum() > 0:
+        return 1.0, len(classes)  # every sample in a transient state: as far off as it gets
+    reference = class_mixture(target, classes, weights / weights.sum())
+    return tv_distance(drawn, reference), len(classes)
+
+
 def sampled_rows(config: VerifyConfig, progress: bool = False) -> list[Row]:
     model, tokenizer = toy_masked_lm(config.sample_words, config.model_seed, config.init_scale)
+    judged = not config.proposal_options
     rows = []
     for kind, tau, sweeps in config.sample_targets:
         sweeps = config.sweeps or sweeps
         energy = MaskedLMEnergy(model, tokenizer, kind=kind)
         space = ExactSpace(energy, config.sample_length)
         target = space.target(tau)
-        kernels = [item for item in _kernels(energy, tau) if not item[2]]
+        kernels = [item for item in _kernels(energy, tau, config) if not item[2]]
         for number, (name, kernel, _) in enumerate(kernels):
             if "scattered" in name:
                 continue
@@ -143,7 +233,8 @@ def sampled_rows(config: VerifyConfig, progress: bool = False) -> list[Row]:
             samples = run_chains(
                 kernel, state, generator, sweeps, config.burn_in, progress=progress
             )
-            tv = tv_distance(empirical(space, samples.tokens), target)
+            tv, classes = sampled_tv(space, target, kernel, samples.tokens)
+            row_judged = judged or "Gibbs" not in name
             rows.append(
                 Row(
                     "sampled",
@@ -154,7 +245,10 @@ def sampled_rows(config: VerifyConfig, progress: bool = False) -> list[Row]:
                     samples.tokens.shape[0] * config.chains,
                     samples.diagnostics["energy_ess_bulk"],
                     tv,
-                    _verdict(name, tv, SAMPLED_TOLERANCE),
+                    _verdict(name, tv, SAMPLED_TOLERANCE, row_judged),
+                    classes,
+                    None,
+                    row_judged,
                 )
             )
     return rows
@@ -186,6 +280,7 @@ def format_table(rows: list[Row]) -> str:
         "tau",
         "sampler",
         "states",
+        "classes",
         "samples",
         "ESS(E)",
         "TV",
@@ -201,6 +296,7 @@ def format_table(rows: list[Row]) -> str:
                 f"{row.tau:g}",
                 row.sampler,
                 str(row.states),
+                str(row.classes),
                 "-" if row.samples is None else str(row.samples),
                 "-" if row.ess is None else f"{row.ess:.0f}",
                 f"{row.tv:.2e}",
@@ -214,4 +310,7 @@ def format_table(rows: list[Row]) -> str:
         for line in lines
     ]
     text.insert(1, "-" * len(text[0]))
+    balances = [row.balance for row in rows if row.balance is not None]
+    if balances:
+        text.append(f"\nlargest detailed-balance violation: {max(balances):.2e}")
     return "\n".join(text)
