@@ -16,8 +16,11 @@ class's stationary distribution is compared with the target restricted to that c
 largest TV over the classes is the row's), the sampled states with the target restricted to each
 class the chains sit in, weighted by how many samples each class holds; and every MH step's
 matrix (each block's) is checked for detailed balance with the target on every pair of states,
-which needs no solve (`exact.detailed_balance_violation`, <= 1e-6). Degenerate Gibbs is
-reported, not judged, there: a class of one state is matched trivially.
+which needs no solve (`exact.detailed_balance_violation`, <= 1e-6). Truncated single-site MH
+can mix slowly (a metastable set held for hundreds of sweeps), so MH's burn-in there lasts until
+the chains' exact law, given their start states, is within 0.005 of where they go
+(`burn_in_to_mix`). Degenerate Gibbs is reported, not judged, there: a class of one state is
+matched trivially.
 
 The toy BERT's initialisation is scaled by `init_scale` (10x BERT's 0.02), so that its masked
 conditionals are far from consistent: at the default scale Gibbs would be off by only ~1e-4.
@@ -53,9 +56,11 @@ from textebm.samplers import (
     from_lengths,
     run_chains,
 )
+from textebm.samplers.state import steps_per_sweep
 
 EXACT_TOLERANCE = 1e-6
 SAMPLED_TOLERANCE = 0.03
+BURN_IN_BIAS = 0.005  # with proposal options: burn in until the chains' exact law is this close
 
 
 @dataclass(frozen=True)
@@ -98,7 +103,7 @@ class Row:
     classes: the chain's closed communicating classes (1: it reaches every state); tv is then
     from the target restricted to them (see the module docstring). balance: the largest
     detailed-balance violation of an exact MH row's step matrices. judged: False for Gibbs under
-    proposal options, whose row is reported only.
+    proposal options, whose row is reported only. burn_in: sweeps dropped before the samples.
     """
 
     check: str
@@ -113,6 +118,7 @@ class Row:
     classes: int = 1
     balance: float | None = None
     judged: bool = True
+    burn_in: int | None = None
 
     @property
     def expected(self) -> str:
@@ -201,20 +207,50 @@ def exact_rows(config: VerifyConfig) -> list[Row]:
     return rows
 
 
-def sampled_tv(space: ExactSpace, target: torch.Tensor, kernel, tokens: torch.Tensor):
-    """(TV of the sampled states from the target restricted to each closed class of `kernel`'s
-    chain, weighted by the share of samples in the class, number of closed classes). Without
-    truncation there is one class and this is the TV from the target itself."""
-    classes = closed_classes(transition_matrix(space, kernel))
+def sampled_tv(
+    space: ExactSpace,
+    target: torch.Tensor,
+    classes: list[torch.Tensor],
+    tokens: torch.Tensor,
+) -> float:
+    """TV of the sampled states (..., length + 2) from the target restricted to each closed class,
+    weighted by the share of samples in the class (chains never leave a closed class). With one
+    class, the TV from the target itself."""
     drawn = empirical(space, tokens)
     weights = torch.stack([drawn[states].sum() for states in classes])
     if not weights.sum() > 0:
-        return 1.0, len(classes)  # every sample in a transient state: as far off as it gets
-    reference = class_mixture(target, classes, weights / weights.sum())
-    return tv_distance(drawn, reference), len(classes)
+        return 1.0  # every sample in a transient state: as far off as it gets
+    return tv_distance(drawn, class_mixture(target, classes, weights / weights.sum()))
+
+
+def burn_in_to_mix(
+    law: torch.Tensor,
+    target: torch.Tensor,
+    sweep: torch.Tensor,
+    classes: list[torch.Tensor],
+    least: int,
+    bias: float = BURN_IN_BIAS,
+    most: int = 10_000,
+) -> int:
+    """Sweeps (at least `least`, at most `most`) after which a chain started from `law` (N,) and
+    moved by the one-sweep matrix `sweep` (N, N) is within `bias` in TV of where it goes: the
+    target restricted to each closed class, weighted by the start's mass in it. A truncated
+    single-site MH chain can hold a metastable set of states for hundreds of sweeps, so a fixed
+    burn-in would leave a bias the size of the sampled tolerance.
+
+    Only for a chain whose every state is in a closed class (MH: its moves go both ways)."""
+    weights = torch.stack([law[states].sum() for states in classes])
+    limit = class_mixture(target, classes, weights / weights.sum())
+    for sweeps in range(most + 1):
+        if sweeps >= least and tv_distance(law, limit) <= bias:
+            return sweeps
+        law = law @ sweep
+    return most
 
 
 def sampled_rows(config: VerifyConfig, progress: bool = False) -> list[Row]:
+    """The sampled checks. With proposal options, MH's burn-in is `burn_in_to_mix` (at least
+    config.burn_in); without, config.burn_in as always."""
     model, tokenizer = toy_masked_lm(config.sample_words, config.model_seed, config.init_scale)
     judged = not config.proposal_options
     rows = []
@@ -230,10 +266,16 @@ def sampled_rows(config: VerifyConfig, progress: bool = False) -> list[Row]:
             generator = torch.Generator().manual_seed(config.seed + number)
             start = from_lengths(tokenizer, [config.sample_length] * config.chains)
             state, _ = kernel.init(*start.astuple(), generator)
-            samples = run_chains(
-                kernel, state, generator, sweeps, config.burn_in, progress=progress
-            )
-            tv, classes = sampled_tv(space, target, kernel, samples.tokens)
+            matrix = transition_matrix(space, kernel)  # random scan, as run_chains runs it
+            classes = closed_classes(matrix)
+            burn_in = config.burn_in
+            if config.proposal_options and isinstance(kernel, MetropolisHastings):
+                per_sweep = steps_per_sweep(state.free, kernel.block_size)
+                sweep = torch.linalg.matrix_power(matrix, per_sweep)
+                law = empirical(space, state.tokens)  # where the chains start, exactly
+                burn_in = burn_in_to_mix(law, target, sweep, classes, burn_in)
+            samples = run_chains(kernel, state, generator, sweeps, burn_in, progress=progress)
+            tv = sampled_tv(space, target, classes, samples.tokens)
             row_judged = judged or "Gibbs" not in name
             rows.append(
                 Row(
@@ -246,9 +288,10 @@ def sampled_rows(config: VerifyConfig, progress: bool = False) -> list[Row]:
                     samples.diagnostics["energy_ess_bulk"],
                     tv,
                     _verdict(name, tv, SAMPLED_TOLERANCE, row_judged),
-                    classes,
+                    len(classes),
                     None,
                     row_judged,
+                    burn_in,
                 )
             )
     return rows
@@ -281,6 +324,7 @@ def format_table(rows: list[Row]) -> str:
         "sampler",
         "states",
         "classes",
+        "burn-in",
         "samples",
         "ESS(E)",
         "TV",
@@ -297,6 +341,7 @@ def format_table(rows: list[Row]) -> str:
                 row.sampler,
                 str(row.states),
                 str(row.classes),
+                "-" if row.burn_in is None else str(row.burn_in),
                 "-" if row.samples is None else str(row.samples),
                 "-" if row.ess is None else f"{row.ess:.0f}",
                 f"{row.tv:.2e}",
