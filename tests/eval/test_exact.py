@@ -15,14 +15,20 @@ import torch
 from textebm.energies import MaskedLMEnergy
 from textebm.eval.exact import (
     ExactSpace,
+    block_matrices,
+    class_stationaries,
+    closed_classes,
+    combine,
+    detailed_balance_violation,
     empirical,
+    restricted,
     stationary,
     toy_masked_lm,
     transition_matrix,
     tv_distance,
 )
 from textebm.eval.verify import VerifyConfig, format_table, one_thread, sampled_rows, verify
-from textebm.samplers import DegenerateGibbs, MetropolisHastings
+from textebm.samplers import DegenerateGibbs, MetropolisHastings, Proposal
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +114,7 @@ def test_full_verify_table():
     rows = verify()
     print(format_table(rows))
     assert len(rows) == 15 + 6
+    assert all(row.classes == 1 for row in rows)  # untruncated: every chain reaches every state
     assert all(row.passed for row in rows), format_table(rows)
 
 
@@ -151,3 +158,66 @@ def test_any_energy_can_be_the_target(toy):
     state, _ = kernel.step(generator, state)
     assert (source.cost - before).sequences == 8
     assert torch.equal(state.energy, target_energy(state.tokens).energy)
+
+
+def test_truncated_matrix_matches_a_naive_loop(toy):
+    """Top-k 2 single-site MH, entry by entry against a loop over states and positions that
+    masks each position itself, keeps the 2 most probable words and computes
+    q_f * min(1, exp(-(E' - E)) q_r / q_f) / L. A move outside the top 2 in either direction is
+    impossible: 0, where the matrix used to hold NaN."""
+    energy = MaskedLMEnergy(*toy)
+    space = ExactSpace(energy, 3)
+    kernel = MetropolisHastings(energy, proposal=Proposal(top_k=2))
+    matrix = transition_matrix(space, kernel)
+    assert not torch.isnan(matrix).any()
+    energies = space.energies()
+    model, tokenizer = toy
+    for i in (0, 5, 27, 63):
+        naive = torch.zeros(space.n, dtype=torch.float64)
+        for position in range(3):
+            tokens = space.tokens[i : i + 1].clone()
+            tokens[0, position + 1] = tokenizer.mask_token_id
+            with torch.no_grad():
+                logits = model(input_ids=tokens).logits[0, position + 1, space.word_ids].double()
+            kept = torch.topk(logits, 2).indices
+            q = torch.zeros(space.V, dtype=torch.float64)
+            q[kept] = torch.softmax(logits[kept], dim=0)
+            current = int(space.states[i, position])
+            for word in range(space.V):
+                if word == current or q[word] == 0 or q[current] == 0:
+                    continue
+                state = space.states[i].clone()
+                state[position] = word
+                j = int(space.index(state))
+                ratio = torch.exp(energies[i] - energies[j]) * q[current] / q[word]
+                naive[j] += q[word] * min(1.0, float(ratio)) / 3
+        off = torch.ones(space.n, dtype=torch.bool)
+        off[i] = False
+        assert torch.allclose(matrix[i, off], naive[off], atol=1e-6), i
+        assert float(matrix[i].sum()) == pytest.approx(1.0)
+    assert (matrix == 0).sum() > (transition_matrix(space, MetropolisHastings(energy)) == 0).sum()
+
+
+@pytest.mark.parametrize(
+    "proposal", [Proposal(top_k=2), Proposal(top_p=0.8), Proposal(temperature=2.0)]
+)
+def test_truncated_mh_is_exact_on_every_closed_class(toy, proposal):
+    """Each closed class's stationary distribution is the target restricted to it, every step
+    satisfies detailed balance, and every state is in a closed class (MH moves go both ways)."""
+    energy = MaskedLMEnergy(*toy)
+    space = ExactSpace(energy, 3)
+    target = space.target(1.0)
+    for block in (1, 2):
+        kernel = MetropolisHastings(energy, proposal=proposal, block_size=block)
+        matrices = block_matrices(space, kernel)
+        matrix = combine(matrices)
+        classes = closed_classes(matrix)
+        assert sum(len(c) for c in classes) == space.n
+        if proposal.truncated:
+            assert len(classes) > 1
+        for pi, states in zip(class_stationaries(matrix, classes), classes, strict=True):
+            assert tv_distance(pi, restricted(target, states)) < 1e-9
+        assert max(detailed_balance_violation(m, target) for m in matrices) < 1e-9
+    gibbs = transition_matrix(space, DegenerateGibbs(energy, top_k=2))
+    assert not torch.isnan(gibbs).any()
+    assert detailed_balance_violation(gibbs, target) > 0.5

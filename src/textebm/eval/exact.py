@@ -9,6 +9,12 @@ kernels rely on (q(x|x') and q(x'|x) come from one copy).
 
 Transition matrices are built from the kernels' own pieces: `Proposal.log_probs` for q,
 `log_acceptance` for a, `candidate_blocks` for which positions a step picks.
+
+A truncated proposal (top-k, top-p) makes the chain reducible: it splits into closed
+communicating classes (`closed_classes`), each with its own stationary distribution
+(`class_stationaries`), which for MH is the target restricted to the class (`restricted`);
+`stationary` alone is for an irreducible chain. Detailed balance is checked pair by pair
+(`detailed_balance_violation`), which needs no solve at all.
 """
 
 from __future__ import annotations
@@ -52,13 +58,126 @@ def tv_distance(p: torch.Tensor, q: torch.Tensor) -> float:
 
 
 def stationary(matrix: torch.Tensor) -> torch.Tensor:
-    """pi with pi P = pi, sum pi = 1, for a row-stochastic (N, N) float64 matrix."""
+    """pi with pi P = pi, sum pi = 1, for a row-stochastic (N, N) float64 matrix with one closed
+    class (else the system is singular: see `closed_classes` and `class_stationaries`)."""
     n = matrix.shape[0]
     system = matrix.T - torch.eye(n, dtype=matrix.dtype)
     system[-1] = 1.0
     rhs = torch.zeros(n, dtype=matrix.dtype)
     rhs[-1] = 1.0
     return torch.linalg.solve(system, rhs)
+
+
+def restricted(target: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+    """target (N,) conditioned on `states` (indices): renormalised there, 0 elsewhere."""
+    out = torch.zeros_like(target)
+    out[states] = target[states] / target[states].sum()
+    return out
+
+
+def class_mixture(
+    target: torch.Tensor, classes: list[torch.Tensor], weights: torch.Tensor
+) -> torch.Tensor:
+    """sum_c w_c target|c: where a chain that sits in closed class c with probability w_c
+    (weights: (len(classes),), summing to 1) goes in the long run. (N,) float64."""
+    out = torch.zeros_like(target)
+    for states, weight in zip(classes, weights.tolist(), strict=True):
+        out += weight * restricted(target, states)
+    return out
+
+
+def detailed_balance_violation(matrix: torch.Tensor, target: torch.Tensor) -> float:
+    """Largest relative gap between the two flows of a pair of states, over every pair:
+    max |f_ij - f_ji| / max(f_ij, f_ji) with f_ij = pi_i P_ij (0 where both flows are 0).
+
+    Relative, so that a pair of improbable states counts as much as a probable one: 0 for a
+    chain reversible with respect to pi, 1 for a move that cannot be undone.
+    matrix: (N, N) float64 row-stochastic; target: (N,) float64.
+    """
+    flow = target.unsqueeze(1) * matrix
+    larger = torch.maximum(flow, flow.T)
+    gap = (flow - flow.T).abs()
+    return float(
+        torch.where(larger > 0, gap / larger.clamp(min=torch.finfo(flow.dtype).tiny), 0).max()
+    )
+
+
+def strongly_connected(successors: list[list[int]]) -> list[list[int]]:
+    """Strongly connected components of a directed graph given as successor lists (Tarjan's
+    algorithm, iterative so that long paths do not hit Python's recursion limit)."""
+    n = len(successors)
+    index, low = [-1] * n, [0] * n
+    on_stack = [False] * n
+    stack: list[int] = []
+    components: list[list[int]] = []
+    counter = 0
+    for root in range(n):
+        if index[root] >= 0:
+            continue
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack[root] = True
+        work = [(root, 0)]  # (vertex, next successor to look at)
+        while work:
+            v, i = work[-1]
+            if i < len(successors[v]):
+                work[-1] = (v, i + 1)
+                w = successors[v][i]
+                if index[w] < 0:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on_stack[w] = True
+                    work.append((w, 0))
+                elif on_stack[w]:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[v])
+            if low[v] == index[v]:  # v roots a component: everything above it on the stack
+                component = []
+                while True:
+                    w = stack.pop()
+                    on_stack[w] = False
+                    component.append(w)
+                    if w == v:
+                        break
+                components.append(sorted(component))
+    return components
+
+
+def closed_classes(matrix: torch.Tensor) -> list[torch.Tensor]:
+    """The closed communicating classes of a chain: the strongly connected components of its
+    graph (an edge i -> j where P_ij > 0) that no edge leaves. Every chain ends in one of them
+    and stays there; states in none are transient.
+
+    matrix: (N, N) row-stochastic. Returns index tensors, each sorted, ordered by first state.
+    """
+    positive = matrix > 0
+    successors = [row.nonzero().squeeze(1).tolist() for row in positive]
+    components = strongly_connected(successors)
+    label = torch.empty(matrix.shape[0], dtype=torch.long)
+    for number, component in enumerate(components):
+        label[component] = number
+    source, dest = positive.nonzero(as_tuple=True)
+    leaky = set(label[source[label[source] != label[dest]]].tolist())
+    closed = [torch.tensor(c) for number, c in enumerate(components) if number not in leaky]
+    return sorted(closed, key=lambda c: int(c[0]))
+
+
+def class_stationaries(matrix: torch.Tensor, classes: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Each closed class's own stationary distribution, over all N states (0 outside it): the
+    chain restricted to a closed class is stochastic and irreducible, so its solve is regular
+    even when the whole chain's (`stationary`) is singular."""
+    out = []
+    for states in classes:
+        pi = torch.zeros(matrix.shape[0], dtype=matrix.dtype)
+        pi[states] = stationary(matrix[states][:, states])
+        out.append(pi)
+    return out
 
 
 class ExactSpace:
@@ -132,26 +251,33 @@ def _block_moves(space: ExactSpace, kernel, block: tuple[int, ...]):
     return space.index(dest), forward, reverse
 
 
-def transition_matrix(space: ExactSpace, kernel, systematic: bool = False) -> torch.Tensor:
-    """(N, N) float64 transition matrix of one step of `kernel` (MetropolisHastings or
-    DegenerateGibbs), random scan: blocks as `candidate_blocks`. systematic=True gives one sweep
-    of a systematic scan instead: the product of each contiguous block's matrix, in order."""
+def scan_blocks(space: ExactSpace, kernel, systematic: bool = False) -> list[tuple[int, ...]]:
+    """The blocks a step picks from (random scan: `candidate_blocks`), or a systematic sweep's
+    contiguous blocks in order."""
+    k = kernel.block_size
+    if systematic:
+        return [tuple(range(s, min(s + k, space.length))) for s in range(0, space.length, k)]
+    return candidate_blocks(space.length, k, kernel.layout)
+
+
+def block_matrices(space: ExactSpace, kernel, systematic: bool = False) -> list[torch.Tensor]:
+    """One (N, N) float64 transition matrix per block of `scan_blocks`: a step of `kernel`
+    (MetropolisHastings or DegenerateGibbs) that redraws that block.
+
+    A move outside a truncated proposal (top-k, top-p) has q(y|x) = 0: it contributes 0, even
+    when the reverse is impossible too (where the acceptance ratio, -inf - -inf, is NaN).
+    """
     proposer = kernel.proposer if _is_mh(kernel) else kernel.source
     if proposer.model is not space.energy.model:
         raise ValueError("the space's energy must be the masked LM the kernel proposes with")
-    k = kernel.block_size
-    if systematic:
-        blocks = [tuple(range(s, min(s + k, space.length))) for s in range(0, space.length, k)]
-    else:
-        blocks = candidate_blocks(space.length, k, kernel.layout)
     energy = None  # Gibbs always accepts; MH's target may be another energy than the proposer's
     if _is_mh(kernel):
         with torch.no_grad():
             output = kernel.energy(space.tokens, space.attention_mask)
         energy = untempered(kernel.energy, output).double()
-    total = torch.zeros(space.n, space.n, dtype=torch.float64)
+    matrices = []
     diagonal = torch.arange(space.n)
-    for block in blocks:
+    for block in scan_blocks(space, kernel, systematic):
         dest, forward, reverse = _block_moves(space, kernel, block)
         move = forward.exp()
         if energy is not None:
@@ -159,11 +285,30 @@ def transition_matrix(space: ExactSpace, kernel, systematic: bool = False) -> to
                 energy.unsqueeze(1), energy[dest], forward, reverse.unsqueeze(1), kernel.tau
             )
             move = move * torch.exp(torch.clamp(log_a, max=0.0))
+        move = torch.where(forward == float("-inf"), 0.0, move)  # never proposed: not a NaN
         matrix = torch.zeros(space.n, space.n, dtype=torch.float64)
         matrix.scatter_add_(1, dest, move)
         matrix[diagonal, diagonal] += 1.0 - matrix.sum(dim=1)  # rejected moves stay
-        total = total @ matrix if systematic and block != blocks[0] else total + matrix
-    return total if systematic else total / len(blocks)
+        matrices.append(matrix)
+    return matrices
+
+
+def combine(matrices: list[torch.Tensor], systematic: bool = False) -> torch.Tensor:
+    """A random scan's step (the mean of the block matrices) or a systematic sweep (their
+    product, in order)."""
+    if not systematic:
+        return torch.stack(matrices).mean(dim=0)
+    total = matrices[0]
+    for matrix in matrices[1:]:
+        total = total @ matrix
+    return total
+
+
+def transition_matrix(space: ExactSpace, kernel, systematic: bool = False) -> torch.Tensor:
+    """(N, N) float64 transition matrix of one step of `kernel` (MetropolisHastings or
+    DegenerateGibbs), random scan: blocks as `candidate_blocks`. systematic=True gives one sweep
+    of a systematic scan instead: the product of each contiguous block's matrix, in order."""
+    return combine(block_matrices(space, kernel, systematic), systematic)
 
 
 def _is_mh(kernel) -> bool:

@@ -10,6 +10,18 @@ Gibbs does not.
    `chains` x `sweeps` kept states (25,600 or 51,200) after an all-mask start and a burn-in; TV
    distance of the empirical distribution from the target: MH <= 0.03, Gibbs > 0.03.
 
+With proposal options (top-k, top-p, a proposal temperature; Gibbs draws from the same proposal)
+a chain may not reach every state: it splits into closed communicating classes. Then each
+class's stationary distribution is compared with the target restricted to that class (the
+largest TV over the classes is the row's), the sampled states with the target restricted to each
+class the chains sit in, weighted by how many samples each class holds; and every MH step's
+matrix (each block's) is checked for detailed balance with the target on every pair of states,
+which needs no solve (`exact.detailed_balance_violation`, <= 1e-6). Truncated single-site MH
+can mix slowly (a metastable set held for hundreds of sweeps), so MH's burn-in there lasts until
+the chains' exact law, given their start states, is within 0.005 of where they go
+(`burn_in_to_mix`). Degenerate Gibbs is reported, not judged, there: a class of one state is
+matched trivially.
+
 The toy BERT's initialisation is scaled by `init_scale` (10x BERT's 0.02), so that its masked
 conditionals are far from consistent: at the default scale Gibbs would be off by only ~1e-4.
 """
@@ -25,16 +37,30 @@ import torch
 from textebm.energies import MaskedLMEnergy
 from textebm.eval.exact import (
     ExactSpace,
+    block_matrices,
+    class_mixture,
+    class_stationaries,
+    closed_classes,
+    combine,
+    detailed_balance_violation,
     empirical,
-    stationary,
+    restricted,
     toy_masked_lm,
     transition_matrix,
     tv_distance,
 )
-from textebm.samplers import DegenerateGibbs, MetropolisHastings, from_lengths, run_chains
+from textebm.samplers import (
+    DegenerateGibbs,
+    MetropolisHastings,
+    Proposal,
+    from_lengths,
+    run_chains,
+)
+from textebm.samplers.state import steps_per_sweep
 
 EXACT_TOLERANCE = 1e-6
 SAMPLED_TOLERANCE = 0.03
+BURN_IN_BIAS = 0.005  # with proposal options: burn in until the chains' exact law is this close
 
 
 @dataclass(frozen=True)
@@ -55,11 +81,30 @@ class VerifyConfig:
     sweeps: int | None = None  # overrides every target's sweeps when set
     burn_in: int = 30  # block MH on the peaked raw/0.5 target needs ~30 sweeps from all-mask
     seed: int = 0
+    top_k: int = 0  # proposal truncation, as `Proposal` (0: off)
+    top_p: float = 1.0
+    proposal_temperature: float | None = None  # None: the target's tau
+
+    @property
+    def proposal_options(self) -> bool:
+        return self.top_k > 0 or self.top_p < 1 or self.proposal_temperature is not None
+
+    def proposal(self, tau: float) -> Proposal | None:
+        """MH's proposal at target temperature tau; None (the kernel's default) without options."""
+        if not self.proposal_options:
+            return None
+        return Proposal(self.proposal_temperature or tau, self.top_k, self.top_p)
 
 
 @dataclass(frozen=True)
 class Row:
-    """One line of the table: `tv` of `sampler`'s distribution from the target, and the verdict."""
+    """One line of the table: `tv` of `sampler`'s distribution from the target, and the verdict.
+
+    classes: the chain's closed communicating classes (1: it reaches every state); tv is then
+    from the target restricted to them (see the module docstring). balance: the largest
+    detailed-balance violation of an exact MH row's step matrices. judged: False for Gibbs under
+    proposal options, whose row is reported only. burn_in: sweeps dropped before the samples.
+    """
 
     check: str
     energy: str
@@ -70,45 +115,79 @@ class Row:
     ess: float | None
     tv: float
     passed: bool
+    classes: int = 1
+    balance: float | None = None
+    judged: bool = True
+    burn_in: int | None = None
 
     @property
     def expected(self) -> str:
+        if not self.judged:
+            return "any"
         if "Gibbs" in self.sampler:
             return f"> {SAMPLED_TOLERANCE}"
         return f"<= {EXACT_TOLERANCE:g}" if self.check == "exact" else f"<= {SAMPLED_TOLERANCE}"
 
 
-def _kernels(energy, tau: float) -> list[tuple[str, object, bool]]:
+def _kernels(energy, tau: float, config: VerifyConfig) -> list[tuple[str, object, bool]]:
+    proposal = config.proposal(tau)
+    gibbs = Proposal(tau) if proposal is None else proposal  # Gibbs draws from the same proposal
+
+    def mh(**layout):
+        return MetropolisHastings(energy, temperature=tau, proposal=proposal, **layout)
+
     return [
-        ("MH single-site, random scan", MetropolisHastings(energy, temperature=tau), False),
-        ("MH single-site, systematic", MetropolisHastings(energy, temperature=tau), True),
+        ("MH single-site, random scan", mh(), False),
+        ("MH single-site, systematic", mh(), True),
+        ("MH block k=2, contiguous", mh(block_size=2), False),
+        ("MH block k=2, scattered", mh(block_size=2, layout="scattered"), False),
         (
-            "MH block k=2, contiguous",
-            MetropolisHastings(energy, temperature=tau, block_size=2),
+            "degenerate Gibbs",
+            DegenerateGibbs(energy, gibbs.temperature, gibbs.top_k, gibbs.top_p),
             False,
         ),
-        (
-            "MH block k=2, scattered",
-            MetropolisHastings(energy, temperature=tau, block_size=2, layout="scattered"),
-            False,
-        ),
-        ("degenerate Gibbs", DegenerateGibbs(energy, temperature=tau), False),
     ]
 
 
-def _verdict(sampler: str, tv: float, tolerance: float) -> bool:
+def _verdict(sampler: str, tv: float, tolerance: float, judged: bool = True) -> bool:
+    if not judged:
+        return True
     return tv > SAMPLED_TOLERANCE if "Gibbs" in sampler else tv <= tolerance
+
+
+def exact_check(
+    space: ExactSpace, target: torch.Tensor, kernel, systematic: bool
+) -> tuple[float, int, float | None]:
+    """(largest TV of a closed class's stationary distribution from the target restricted to
+    it, number of closed classes, largest detailed-balance violation of an MH step's matrix or
+    None for Gibbs)."""
+    matrices = block_matrices(space, kernel, systematic)
+    matrix = combine(matrices, systematic)
+    classes = closed_classes(matrix)
+    tv = max(
+        tv_distance(pi, restricted(target, states))
+        for pi, states in zip(class_stationaries(matrix, classes), classes, strict=True)
+    )
+    balance = None
+    if isinstance(kernel, MetropolisHastings):  # every block's step: a systematic sweep is not
+        balance = max(detailed_balance_violation(m, target) for m in matrices)  # reversible
+    return tv, len(classes), balance
 
 
 def exact_rows(config: VerifyConfig) -> list[Row]:
     model, tokenizer = toy_masked_lm(config.enum_words, config.model_seed, config.init_scale)
+    judged = not config.proposal_options
     rows = []
     for kind, tau in config.targets:
         energy = MaskedLMEnergy(model, tokenizer, kind=kind)
         space = ExactSpace(energy, config.enum_length)
         target = space.target(tau)
-        for name, kernel, systematic in _kernels(energy, tau):
-            tv = tv_distance(stationary(transition_matrix(space, kernel, systematic)), target)
+        for name, kernel, systematic in _kernels(energy, tau, config):
+            tv, classes, balance = exact_check(space, target, kernel, systematic)
+            gibbs = "Gibbs" in name
+            passed = _verdict(name, tv, EXACT_TOLERANCE, judged or not gibbs)
+            if balance is not None:
+                passed = passed and balance <= EXACT_TOLERANCE
             rows.append(
                 Row(
                     "exact",
@@ -119,31 +198,85 @@ def exact_rows(config: VerifyConfig) -> list[Row]:
                     None,
                     None,
                     tv,
-                    _verdict(name, tv, EXACT_TOLERANCE),
+                    passed,
+                    classes,
+                    balance,
+                    judged or not gibbs,
                 )
             )
     return rows
 
 
+def sampled_tv(
+    space: ExactSpace,
+    target: torch.Tensor,
+    classes: list[torch.Tensor],
+    tokens: torch.Tensor,
+) -> float:
+    """TV of the sampled states (..., length + 2) from the target restricted to each closed class,
+    weighted by the share of samples in the class (chains never leave a closed class). With one
+    class, the TV from the target itself."""
+    drawn = empirical(space, tokens)
+    weights = torch.stack([drawn[states].sum() for states in classes])
+    if not weights.sum() > 0:
+        return 1.0  # every sample in a transient state: as far off as it gets
+    return tv_distance(drawn, class_mixture(target, classes, weights / weights.sum()))
+
+
+def burn_in_to_mix(
+    law: torch.Tensor,
+    target: torch.Tensor,
+    sweep: torch.Tensor,
+    classes: list[torch.Tensor],
+    least: int,
+    bias: float = BURN_IN_BIAS,
+    most: int = 10_000,
+) -> int:
+    """Sweeps (at least `least`, at most `most`) after which a chain started from `law` (N,) and
+    moved by the one-sweep matrix `sweep` (N, N) is within `bias` in TV of where it goes: the
+    target restricted to each closed class, weighted by the start's mass in it. A truncated
+    single-site MH chain can hold a metastable set of states for hundreds of sweeps, so a fixed
+    burn-in would leave a bias the size of the sampled tolerance.
+
+    Only for a chain whose every state is in a closed class (MH: its moves go both ways)."""
+    weights = torch.stack([law[states].sum() for states in classes])
+    limit = class_mixture(target, classes, weights / weights.sum())
+    for sweeps in range(most + 1):
+        if sweeps >= least and tv_distance(law, limit) <= bias:
+            return sweeps
+        law = law @ sweep
+    return most
+
+
 def sampled_rows(config: VerifyConfig, progress: bool = False) -> list[Row]:
+    """The sampled checks. With proposal options, MH's burn-in is `burn_in_to_mix` (at least
+    config.burn_in); without, config.burn_in as always."""
     model, tokenizer = toy_masked_lm(config.sample_words, config.model_seed, config.init_scale)
+    judged = not config.proposal_options
     rows = []
     for kind, tau, sweeps in config.sample_targets:
         sweeps = config.sweeps or sweeps
         energy = MaskedLMEnergy(model, tokenizer, kind=kind)
         space = ExactSpace(energy, config.sample_length)
         target = space.target(tau)
-        kernels = [item for item in _kernels(energy, tau) if not item[2]]
+        kernels = [item for item in _kernels(energy, tau, config) if not item[2]]
         for number, (name, kernel, _) in enumerate(kernels):
             if "scattered" in name:
                 continue
             generator = torch.Generator().manual_seed(config.seed + number)
             start = from_lengths(tokenizer, [config.sample_length] * config.chains)
             state, _ = kernel.init(*start.astuple(), generator)
-            samples = run_chains(
-                kernel, state, generator, sweeps, config.burn_in, progress=progress
-            )
-            tv = tv_distance(empirical(space, samples.tokens), target)
+            matrix = transition_matrix(space, kernel)  # random scan, as run_chains runs it
+            classes = closed_classes(matrix)
+            burn_in = config.burn_in
+            if config.proposal_options and isinstance(kernel, MetropolisHastings):
+                per_sweep = steps_per_sweep(state.free, kernel.block_size)
+                sweep = torch.linalg.matrix_power(matrix, per_sweep)
+                law = empirical(space, state.tokens)  # where the chains start, exactly
+                burn_in = burn_in_to_mix(law, target, sweep, classes, burn_in)
+            samples = run_chains(kernel, state, generator, sweeps, burn_in, progress=progress)
+            tv = sampled_tv(space, target, classes, samples.tokens)
+            row_judged = judged or "Gibbs" not in name
             rows.append(
                 Row(
                     "sampled",
@@ -154,7 +287,11 @@ def sampled_rows(config: VerifyConfig, progress: bool = False) -> list[Row]:
                     samples.tokens.shape[0] * config.chains,
                     samples.diagnostics["energy_ess_bulk"],
                     tv,
-                    _verdict(name, tv, SAMPLED_TOLERANCE),
+                    _verdict(name, tv, SAMPLED_TOLERANCE, row_judged),
+                    len(classes),
+                    None,
+                    row_judged,
+                    burn_in,
                 )
             )
     return rows
@@ -186,6 +323,8 @@ def format_table(rows: list[Row]) -> str:
         "tau",
         "sampler",
         "states",
+        "classes",
+        "burn-in",
         "samples",
         "ESS(E)",
         "TV",
@@ -201,6 +340,8 @@ def format_table(rows: list[Row]) -> str:
                 f"{row.tau:g}",
                 row.sampler,
                 str(row.states),
+                str(row.classes),
+                "-" if row.burn_in is None else str(row.burn_in),
                 "-" if row.samples is None else str(row.samples),
                 "-" if row.ess is None else f"{row.ess:.0f}",
                 f"{row.tv:.2e}",
@@ -214,4 +355,7 @@ def format_table(rows: list[Row]) -> str:
         for line in lines
     ]
     text.insert(1, "-" * len(text[0]))
+    balances = [row.balance for row in rows if row.balance is not None]
+    if balances:
+        text.append(f"\nlargest detailed-balance violation: {max(balances):.2e}")
     return "\n".join(text)
