@@ -1,9 +1,10 @@
 """Energies: scalar scores of token sequences, lower = more probable."""
 
-from textebm.energies.base import Conditionals, Cost, Energy, EnergyOutput
+from textebm.energies.base import Condition, Conditionals, Cost, Energy, EnergyOutput
 from textebm.energies.masked_lm import MaskedLMEnergy, ScoredText, SequenceError
 
 __all__ = [
+    "Condition",
     "Conditionals",
     "Cost",
     "Energy",
