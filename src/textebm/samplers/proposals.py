@@ -37,6 +37,9 @@ class ProposalSource(Energy, Protocol):
     batch_tokens: int
     cost: Cost
 
+    @property
+    def device(self) -> torch.device: ...
+
 
 @dataclass(frozen=True)
 class Proposal:
