@@ -223,3 +223,81 @@ def test_bad_arguments_are_one_line_exit_2(wordlevel_dir, tmp_path, capsys, args
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+def _run(wordlevel_dir, tmp_path, capsys, name: str, extra: list[str]) -> list[dict]:
+    out = tmp_path / f"{name}.jsonl"
+    args = ["--model", str(wordlevel_dir), "--chains", "3", "--sweeps", "4", "--burn-in", "2"]
+    code, err = _sample([*args, "--thin", "2", *extra, "-o", str(out)], capsys)
+    assert code == 0, err
+    return _records(out)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--length", "3-6", "--seed", "4", "--top-p", "0.9", "--anneal-to", "0.3"],
+        ["--length", "5", "--sampler", "gibbs", "--block-size", "2", "--proposal-temperature", "2"],
+        ["--init", "the [MASK] sat on the [MASK] .", "--fixed", "--energy", "raw"],
+        ["--length", "5", "--sampler", "mask-predict", "--decode", "sample", "--top-k", "9"],
+    ],
+)
+def test_command_and_library_give_the_same_samples(wordlevel_dir, tmp_path, capsys, extra):
+    from textebm.cli.main import build_parser
+    from textebm.samplers import SampleConfig, sample
+
+    records = _run(wordlevel_dir, tmp_path, capsys, "cli", extra)
+    args = vars(
+        build_parser().parse_args(["sample", "--model", str(wordlevel_dir), *extra, "-o", "x"])
+    )
+    fields = {k: v for k, v in args.items() if k not in ("func", "command", "output", "config")}
+    config = SampleConfig(**{**fields, "chains": 3, "sweeps": 4, "burn_in": 2, "thin": 2})
+    result = sample(config, progress=False)
+    assert result.records == records
+    assert result.diagnostics["settings"]["top_k"] == config.top_k
+
+
+def test_proposals_follow_the_annealed_target_with_truncation_too(
+    wordlevel_dir, wordlevel, tmp_path, capsys
+):
+    """A top-k that keeps the whole vocabulary truncates nothing, so it must not change the
+    samples: it did when --top-k pinned the proposals to --temperature while annealing."""
+    _, tokenizer = wordlevel
+    anneal = ["--length", "5", "--temperature", "2", "--anneal-to", "0.2", "--seed", "1"]
+    plain = _run(wordlevel_dir, tmp_path, capsys, "plain", anneal)
+    top_k = _run(
+        wordlevel_dir, tmp_path, capsys, "top_k", [*anneal, "--top-k", str(len(tokenizer))]
+    )
+    assert top_k == plain
+    pinned = ["--proposal-temperature", "2"]
+    assert _run(wordlevel_dir, tmp_path, capsys, "pinned", [*anneal, *pinned]) != plain
+
+
+def test_unknown_words_stay_visible(wordlevel_dir, wordlevel, tmp_path, capsys):
+    _, tokenizer = wordlevel
+    records = _run(
+        wordlevel_dir, tmp_path, capsys, "unk", ["--init", "the [MASK] zzqx .", "--fixed"]
+    )
+    for record in records:
+        assert tokenizer.unk_token_id in record["token_ids"] and "[UNK]" in record["text"]
+        assert not {tokenizer.cls_token_id, tokenizer.sep_token_id} & set(record["token_ids"])
+
+
+def test_config_file_and_flags(wordlevel_dir, tmp_path, capsys):
+    config = tmp_path / "sample.json"
+    config.write_text(json.dumps({"length": "4", "sampler": "gibbs", "seed": 3}))
+    from_file = _run(wordlevel_dir, tmp_path, capsys, "file", ["--config", str(config)])
+    flags = ["--length", "4", "--sampler", "gibbs", "--seed", "3"]
+    assert from_file == _run(wordlevel_dir, tmp_path, capsys, "flags", flags)
+    config.write_text(json.dumps({"length": "4", "chains": "many"}))
+    code, err = _sample(["--model", str(wordlevel_dir), "--config", str(config), "-o", "x"], capsys)
+    assert code == 2 and "chains must be int" in err and len(err.strip().splitlines()) == 1
+
+
+def test_every_flag_has_help():
+    import dataclasses
+
+    from textebm.samplers import SampleConfig
+
+    for f in dataclasses.fields(SampleConfig):
+        assert len(f.metadata.get("help", "")) > 10, f.name

@@ -1,11 +1,12 @@
 """Energies: scalar scores of token sequences, lower = more probable."""
 
-from textebm.energies.base import Conditionals, Cost, Energy, EnergyOutput
+from textebm.energies.base import Condition, Conditionals, Cost, Energy, EnergyOutput
 from textebm.energies.causal_lm import CausalLMEnergy
 from textebm.energies.masked_lm import MaskedLMEnergy, ScoredText, SequenceError
 
 __all__ = [
     "CausalLMEnergy",
+    "Condition",
     "Conditionals",
     "Cost",
     "Energy",

@@ -25,7 +25,7 @@ import torch
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-from textebm.energies.base import Conditionals, Cost, EnergyOutput
+from textebm.energies.base import Condition, Conditionals, Cost, EnergyOutput
 
 KINDS = ("norm", "raw")
 
@@ -194,6 +194,7 @@ class MaskedLMEnergy:
         word_ids: torch.Tensor | None = None,
         positions: torch.Tensor | None = None,
         return_conditionals: bool = False,
+        condition: Condition | None = None,
     ) -> EnergyOutput:
         """Energies of a batch; one masked copy per scored position, all in as few passes as fit.
 
@@ -204,7 +205,14 @@ class MaskedLMEnergy:
         positions: (batch, length) bool, score only these positions (e.g. a sampler that has the
             others cached); `energy` then sums only them.
         return_conditionals: also return each copy's output-layer input (see `Conditionals`).
+        condition: must be None: a masked LM is unconditional, and ignoring a condition would
+            score (and sample) the wrong distribution without a word.
         """
+        if condition is not None:
+            raise ValueError(
+                "the masked-LM energy is unconditional: pass condition=None, or use a "
+                "conditional energy"
+            )
         input_ids = input_ids.to(self.device)
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)

@@ -1,5 +1,9 @@
 """Samplers over token sequences: kernels with a typed state, a pure `step`, and one driver.
 
+result = sample(SampleConfig(model="my-mlm", length="12"))   # all of it, as `textebm sample`
+
+or piece by piece:
+
 kernel = MetropolisHastings(energy)            # or DegenerateGibbs(energy), NaiveMH(energy)
 start = from_lengths(energy.tokenizer, [12] * 8)
 state, fill_passes = kernel.init(*start.astuple(), generator)
@@ -8,12 +12,14 @@ samples = run_chains(kernel, state, generator, sweeps=100, burn_in=20, thin=5)
 Causal LMs sample exactly, without a chain: `generate` (see `samplers.generate`).
 """
 
-from textebm.samplers.driver import Samples, geometric_schedule, run_chains
+from textebm.samplers.api import SampleResult, build_kernel, build_start, sample
+from textebm.samplers.config import SampleConfig
+from textebm.samplers.driver import Kernel, Samples, geometric_schedule, run_chains
 from textebm.samplers.generate import Generation, generate, generate_texts
 from textebm.samplers.gibbs import DegenerateGibbs
 from textebm.samplers.mask_predict import MaskPredictResult, mask_predict
 from textebm.samplers.mh import MetropolisHastings, log_acceptance
-from textebm.samplers.proposals import Proposal
+from textebm.samplers.proposals import Proposal, ProposalSource
 from textebm.samplers.reference import NaiveMH
 from textebm.samplers.start import Start, from_lengths, from_text
 from textebm.samplers.state import ChainState, StepInfo
@@ -22,13 +28,19 @@ __all__ = [
     "ChainState",
     "DegenerateGibbs",
     "Generation",
+    "Kernel",
     "MaskPredictResult",
     "MetropolisHastings",
     "NaiveMH",
     "Proposal",
+    "ProposalSource",
+    "SampleConfig",
+    "SampleResult",
     "Samples",
     "Start",
     "StepInfo",
+    "build_kernel",
+    "build_start",
     "from_lengths",
     "from_text",
     "generate",
@@ -37,4 +49,5 @@ __all__ = [
     "log_acceptance",
     "mask_predict",
     "run_chains",
+    "sample",
 ]

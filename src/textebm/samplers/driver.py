@@ -14,13 +14,33 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 
+from textebm.energies.base import Energy
 from textebm.eval.mcmc import ess_bulk, rank_rhat, split_rhat
-from textebm.samplers.state import ChainState, steps_per_sweep
+from textebm.samplers.state import ChainState, StepInfo, steps_per_sweep
 
 Schedule = Callable[[int], float]
+
+
+class Kernel(Protocol):
+    """What `run_chains` needs of a kernel (`MetropolisHastings`, `DegenerateGibbs`, ...)."""
+
+    energy: Energy
+    block_size: int
+
+    @property
+    def tau(self) -> float: ...
+
+    def at_temperature(self, temperature: float) -> Kernel: ...
+
+    def energy_of(self, state: ChainState) -> torch.Tensor: ...
+
+    def step(
+        self, generator: torch.Generator, state: ChainState
+    ) -> tuple[ChainState, StepInfo]: ...
 
 
 def geometric_schedule(start: float, end: float, sweeps: int) -> Schedule:
@@ -60,7 +80,7 @@ def _finite(value: float) -> float | None:
 
 
 def run_chains(
-    kernel,
+    kernel: Kernel,
     state: ChainState,
     generator: torch.Generator,
     sweeps: int,
@@ -144,7 +164,7 @@ def _rate(count: torch.Tensor, total: int) -> float | None:
     return float(count.sum()) / total if total else None
 
 
-def _costs(kernel) -> dict[str, int]:
+def _costs(kernel: Kernel) -> dict[str, int]:
     """Sequences, calls and tokens so far, over the target and the proposal source."""
     sources = {id(kernel.energy): kernel.energy}
     source = getattr(kernel, "source", None)

@@ -7,6 +7,10 @@ by how much). It is the baseline MH must beat, run as a chain exactly like MH.
 
 Cost: one sequence per chain per step (the masked copy); no energy is needed to move. The driver
 still evaluates E(x) once per sweep for the energy trace (T sequences per chain).
+
+Conditioning: the state's `condition` goes to the source's energy (the trace); the draws are the
+source's masked conditionals, which see the tokens only, so an unconditional source (a masked LM)
+rejects a condition at the first trace rather than sample while ignoring it.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from functools import cached_property
 
 import torch
 
-from textebm.samplers.mh import untempered
+from textebm.energies.base import Condition
+from textebm.samplers.mh import call_energy, untempered
 from textebm.samplers.proposals import (
     Proposal,
+    ProposalSource,
     banned_tokens,
     fill_masks,
     masked_conditionals,
@@ -30,18 +36,22 @@ from textebm.samplers.state import LAYOUTS, SCANS, ChainState, StepInfo, choose_
 @dataclass(frozen=True)
 class DegenerateGibbs:
     """source: the masked-LM energy whose conditionals are drawn from (and that scores traces).
-    temperature, top_k, top_p: reshape the conditionals (`Proposal`); top_k=1 is argmax.
+    temperature: the target temperature; the conditionals are drawn at it, also when annealing
+        (`at_temperature`), unless `proposal_temperature` pins them.
+    top_k, top_p: truncate the conditionals (`Proposal`); top_k=1 is argmax.
     block_size, scan, layout: which positions a step redraws (`state.choose_sites`); a block is
         drawn position by position from the copy with the whole block masked.
+    proposal_temperature: the conditionals' temperature when it should not follow `temperature`.
     """
 
-    source: object
+    source: ProposalSource
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 1.0
     block_size: int = 1
     scan: str = "random"
     layout: str = "contiguous"
+    proposal_temperature: float | None = None
 
     def __post_init__(self) -> None:
         if self.scan not in SCANS:
@@ -52,7 +62,7 @@ class DegenerateGibbs:
             raise ValueError(f"block_size must be >= 1, not {self.block_size}")
 
     @property
-    def energy(self):
+    def energy(self) -> ProposalSource:
         return self.source
 
     @property
@@ -61,7 +71,7 @@ class DegenerateGibbs:
 
     @property
     def proposal_config(self) -> Proposal:
-        return Proposal(self.temperature, self.top_k, self.top_p)
+        return Proposal(self.proposal_temperature, self.top_k, self.top_p).at(self.temperature)
 
     @cached_property
     def banned(self) -> torch.Tensor:
@@ -72,7 +82,14 @@ class DegenerateGibbs:
         return replace(self, temperature=temperature)
 
     @torch.no_grad()
-    def init(self, tokens, attention_mask, free, generator) -> tuple[ChainState, int]:
+    def init(
+        self,
+        tokens: torch.Tensor,
+        attention_mask: torch.Tensor,
+        free: torch.Tensor,
+        generator: torch.Generator,
+        condition: Condition | None = None,
+    ) -> tuple[ChainState, int]:
         tokens, passes = fill_masks(
             self.source,
             self.proposal_config,
@@ -82,12 +99,13 @@ class DegenerateGibbs:
             free,
             generator,
         )
-        return ChainState(tokens, attention_mask, free), passes
+        return ChainState(tokens, attention_mask, free, condition=condition), passes
 
     @torch.no_grad()
     def energy_of(self, state: ChainState) -> torch.Tensor:
         """Untempered E(x) of every chain (T sequences per chain)."""
-        return untempered(self.source, self.source(state.tokens, state.attention_mask))
+        output = call_energy(self.source, state.tokens, state.attention_mask, state.condition)
+        return untempered(self.source, output)
 
     @torch.no_grad()
     def step(self, generator: torch.Generator, state: ChainState) -> tuple[ChainState, StepInfo]:

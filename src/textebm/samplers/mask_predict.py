@@ -14,7 +14,13 @@ from dataclasses import dataclass
 
 import torch
 
-from textebm.samplers.proposals import Proposal, banned_tokens, masked_conditionals, sample
+from textebm.samplers.proposals import (
+    Proposal,
+    ProposalSource,
+    banned_tokens,
+    masked_conditionals,
+    sample,
+)
 
 
 @dataclass(frozen=True)
@@ -32,7 +38,7 @@ class MaskPredictResult:
 
 @torch.no_grad()
 def mask_predict(
-    source,
+    source: ProposalSource,
     tokens: torch.Tensor,
     attention_mask: torch.Tensor,
     free: torch.Tensor,

@@ -19,6 +19,9 @@ from the cached copy; only the T - 1 other copies of x' are new. Costs, in seque
 
 Any other target (e.g. an Electric energy) works too: the state then caches only E(x), and a
 step costs one proposal copy plus whatever one evaluation of the target costs.
+
+Conditioning: the state's `condition` goes to every call of the target, E(x | c); proposals are
+the source's unconditional conditionals, which leaves the chain exact for the conditional target.
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ from functools import cached_property
 
 import torch
 
+from textebm.energies.base import Condition, Energy, EnergyOutput, select_condition
 from textebm.samplers.proposals import (
     Proposal,
+    ProposalSource,
     banned_tokens,
     fill_masks,
     masked_conditionals,
@@ -54,9 +59,23 @@ def log_acceptance(
     return -(energy_proposed - energy) / temperature + log_q_reverse - log_q_forward
 
 
-def untempered(energy, output) -> torch.Tensor:
+def untempered(energy: Energy, output: EnergyOutput) -> torch.Tensor:
     """E(x) from an `EnergyOutput`, which holds E(x) / energy.temperature."""
     return output.energy * getattr(energy, "temperature", 1.0)
+
+
+def call_energy(
+    energy: Energy,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    condition: Condition | None,
+    **kwargs,
+) -> EnergyOutput:
+    """`energy(input_ids, attention_mask, condition=condition, **kwargs)`; the condition is left
+    out when None, so energies written before conditioning (no `condition` argument) still work."""
+    if condition is not None:
+        kwargs["condition"] = condition
+    return energy(input_ids, attention_mask, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -68,12 +87,13 @@ class MetropolisHastings:
         turns on caching (see the module docstring).
     temperature: target temperature tau; None = `energy.temperature`. Energies are used
         untempered, so tau alone sets the target.
-    proposal: temperature, top-k, top-p of the proposals; None = untruncated at temperature tau.
+    proposal: temperature, top-k, top-p of the proposals; None = untruncated. A proposal
+        temperature left None follows tau, also when annealing (`at_temperature`).
     block_size, scan, layout: which positions a step changes (`state.choose_sites`).
     """
 
-    energy: object
-    source: object = None
+    energy: Energy
+    source: ProposalSource | None = None
     temperature: float | None = None
     proposal: Proposal | None = None
     block_size: int = 1
@@ -91,7 +111,7 @@ class MetropolisHastings:
             raise ValueError(f"temperature must be positive, not {self.temperature}")
 
     @property
-    def proposer(self):
+    def proposer(self) -> ProposalSource:
         return self.energy if self.source is None else self.source
 
     @property
@@ -106,7 +126,7 @@ class MetropolisHastings:
 
     @property
     def proposal_config(self) -> Proposal:
-        return self.proposal if self.proposal is not None else Proposal(temperature=self.tau)
+        return (self.proposal or Proposal()).at(self.tau)
 
     @cached_property
     def banned(self) -> torch.Tensor:
@@ -129,9 +149,12 @@ class MetropolisHastings:
         attention_mask: torch.Tensor,
         free: torch.Tensor,
         generator: torch.Generator,
+        condition: Condition | None = None,
     ) -> tuple[ChainState, int]:
         """A state from tokens whose free [MASK]s are filled by proposals first (every draw
-        kept; see `proposals.fill_masks`). Returns it and the number of filling passes."""
+        kept; see `proposals.fill_masks`). Returns it and the number of filling passes.
+
+        condition: what the target is conditioned on, one row per chain; the state keeps it."""
         tokens, passes = fill_masks(
             self.proposer,
             self.proposal_config,
@@ -142,11 +165,14 @@ class MetropolisHastings:
             generator,
         )
         if self.cached:
-            output = self.energy(tokens, attention_mask, return_conditionals=True)
+            output = call_energy(
+                self.energy, tokens, attention_mask, condition, return_conditionals=True
+            )
             hidden = output.conditionals.hidden
         else:  # any energy: only E(x) is carried
-            output, hidden = self.energy(tokens, attention_mask), None
-        state = ChainState(tokens, attention_mask, free, untempered(self.energy, output), hidden)
+            output, hidden = call_energy(self.energy, tokens, attention_mask, condition), None
+        energy = untempered(self.energy, output)
+        state = ChainState(tokens, attention_mask, free, energy, hidden, condition=condition)
         return state, passes
 
     @torch.no_grad()
@@ -205,14 +231,24 @@ class MetropolisHastings:
             energy = state.energy.clone()
             rows = changed.nonzero().squeeze(1)
             if len(rows):
-                output = self.energy(proposal[rows], state.attention_mask[rows])
+                output = call_energy(
+                    self.energy,
+                    proposal[rows],
+                    state.attention_mask[rows],
+                    select_condition(state.condition, rows),
+                )
                 energy[rows] = untempered(self.energy, output)
             return energy, None
         # Where x' differs from x at one position t only, x''s t-masked copy is x's: cached.
         single = diff & (diff.sum(dim=1, keepdim=True) == 1)
         recompute = changed.unsqueeze(1) & ~single
-        output = self.energy(
-            proposal, state.attention_mask, positions=recompute, return_conditionals=True
+        output = call_energy(
+            self.energy,
+            proposal,
+            state.attention_mask,
+            state.condition,
+            positions=recompute,
+            return_conditionals=True,
         )
         row, col = single.nonzero(as_tuple=True)
         logits = self.energy.head(state.hidden[row, col])

@@ -15,28 +15,48 @@ from it is rejected, and once left it can never come back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 import torch
 
-from textebm.energies.base import Conditionals
+from textebm.energies.base import Conditionals, Cost, Energy
+
+
+class ProposalSource(Energy, Protocol):
+    """A masked-LM energy whose conditionals propose: what `masked_conditionals` reads.
+
+    Proposals are unconditional: the model sees the tokens only. Metropolis-Hastings stays exact
+    with any proposal, so a conditional target may use an unconditional proposer (`source=`).
+    """
+
+    model: torch.nn.Module
+    tokenizer: object
+    head: torch.nn.Linear
+    mask_id: int
+    batch_tokens: int
+    cost: Cost
+
+    @property
+    def device(self) -> torch.device: ...
 
 
 @dataclass(frozen=True)
 class Proposal:
     """How masked-LM logits become a proposal distribution.
 
-    temperature: divides the logits (> 0).
+    temperature: divides the logits (> 0); None follows the target: a kernel sets it to its
+        target temperature (`at`), also when annealing; where there is no target, 1.
     top_k: keep the k most probable tokens (ties at the k-th kept too); 0 keeps all.
     top_p: keep the smallest most-probable set whose probability reaches p, in (0, 1].
     """
 
-    temperature: float = 1.0
+    temperature: float | None = None
     top_k: int = 0
     top_p: float = 1.0
 
     def __post_init__(self) -> None:
-        if not self.temperature > 0:
+        if self.temperature is not None and not self.temperature > 0:
             raise ValueError(f"proposal temperature must be positive, not {self.temperature}")
         if self.top_k < 0:
             raise ValueError(f"top_k must be >= 0, not {self.top_k}")
@@ -47,12 +67,17 @@ class Proposal:
     def truncated(self) -> bool:
         return self.top_k > 0 or self.top_p < 1
 
+    def at(self, temperature: float) -> Proposal:
+        """This proposal with a temperature that follows the target's set to `temperature`;
+        unchanged if its own temperature is given."""
+        return self if self.temperature is not None else replace(self, temperature=temperature)
+
     def log_probs(self, logits: torch.Tensor, banned: torch.Tensor) -> torch.Tensor:
         """Normalised log-probabilities (n, vocab); -inf for banned and truncated tokens.
 
         logits: (n, vocab) float. banned: (vocab,) bool, True for tokens never proposed.
         """
-        logits = logits.float() / self.temperature
+        logits = logits.float() / (1.0 if self.temperature is None else self.temperature)
         logits = logits.masked_fill(banned[: logits.shape[-1]], float("-inf"))
         if self.top_k > 0:
             k = min(self.top_k, logits.shape[-1])
@@ -84,7 +109,7 @@ def sample(log_probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.multinomial(log_probs.exp(), 1, generator=generator).squeeze(1)
 
 
-def token_terms(energy, logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+def token_terms(energy: Energy, logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     """Untempered energy terms of `tokens` (n,) at positions whose masked-copy logits are given.
 
     The same arithmetic as the energy's own scoring: `norm` -log softmax, `raw` -logit. Energies
@@ -115,7 +140,7 @@ class _KeepMaskedRows:
 
 @torch.no_grad()
 def masked_conditionals(
-    source, tokens: torch.Tensor, attention_mask: torch.Tensor, mask: torch.Tensor
+    source: ProposalSource, tokens: torch.Tensor, attention_mask: torch.Tensor, mask: torch.Tensor
 ) -> Conditionals:
     """The conditionals of one copy per row with every `mask` position replaced by [MASK].
 
@@ -152,7 +177,7 @@ def masked_conditionals(
 
 @torch.no_grad()
 def fill_masks(
-    source,
+    source: ProposalSource,
     proposal: Proposal,
     banned: torch.Tensor,
     tokens: torch.Tensor,

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from textebm.samplers.mh import MetropolisHastings, log_acceptance, untempered
+from textebm.energies.base import Condition
+from textebm.samplers.mh import MetropolisHastings, call_energy, log_acceptance, untempered
 from textebm.samplers.proposals import masked_conditionals, sample
 from textebm.samplers.state import ChainState, StepInfo, choose_sites
 
@@ -22,8 +23,15 @@ class NaiveMH(MetropolisHastings):
     """Same settings as `MetropolisHastings`; the state's `hidden` is never used."""
 
     @torch.no_grad()
-    def init(self, tokens, attention_mask, free, generator) -> tuple[ChainState, int]:
-        state, passes = super().init(tokens, attention_mask, free, generator)
+    def init(
+        self,
+        tokens: torch.Tensor,
+        attention_mask: torch.Tensor,
+        free: torch.Tensor,
+        generator: torch.Generator,
+        condition: Condition | None = None,
+    ) -> tuple[ChainState, int]:
+        state, passes = super().init(tokens, attention_mask, free, generator, condition)
         return state.replace(hidden=None), passes
 
     @torch.no_grad()
@@ -32,7 +40,7 @@ class NaiveMH(MetropolisHastings):
         sites = choose_sites(
             state.free, state.step, generator, self.block_size, self.scan, self.layout
         )
-        energy = untempered(self.energy, self.energy(tokens, mask))
+        energy = untempered(self.energy, call_energy(self.energy, tokens, mask, state.condition))
         conditionals = masked_conditionals(self.proposer, tokens, mask, sites)
         row, col = sites.nonzero(as_tuple=True)
         log_q = self.proposal_config.log_probs(conditionals.logits(row, col), self.banned)
@@ -43,7 +51,8 @@ class NaiveMH(MetropolisHastings):
         zeros = torch.zeros(tokens.shape[0], device=tokens.device)
         log_q_forward = zeros.index_add(0, row, log_q[pick, drawn])
         log_q_reverse = zeros.index_add(0, row, log_q[pick, tokens[row, col]])
-        energy_proposed = untempered(self.energy, self.energy(proposal, mask))
+        proposed = call_energy(self.energy, proposal, mask, state.condition)
+        energy_proposed = untempered(self.energy, proposed)
         log_ratio = log_acceptance(energy, energy_proposed, log_q_forward, log_q_reverse, self.tau)
         u = torch.rand(tokens.shape[0], generator=generator, device=tokens.device)
         accepted = torch.log(u) < log_ratio

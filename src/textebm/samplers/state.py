@@ -12,6 +12,8 @@ from itertools import combinations
 
 import torch
 
+from textebm.energies.base import Condition
+
 SCANS = ("random", "systematic")
 LAYOUTS = ("contiguous", "scattered")
 
@@ -27,6 +29,8 @@ class ChainState:
     hidden: (chains, length, hidden) output-layer inputs of each position's masked copy of the
         current tokens (`Conditionals.hidden`), or None when not cached.
     step: steps taken so far (systematic scans start from it).
+    condition: what every energy call of these chains is conditioned on (`Condition`, one row
+        per chain), or None; no kernel ever changes it.
     """
 
     tokens: torch.Tensor
@@ -35,6 +39,7 @@ class ChainState:
     energy: torch.Tensor | None = None
     hidden: torch.Tensor | None = None
     step: int = 0
+    condition: Condition | None = None
 
     @property
     def n_free(self) -> torch.Tensor:

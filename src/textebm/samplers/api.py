@@ -1,0 +1,273 @@
+"""One call from a `SampleConfig` to samples: the energy, the start, the kernel and the driver.
+
+    config = SampleConfig(model="my-mlm", length="12", chains=4, sweeps=50)
+    result = sample(config)                   # what `textebm sample` runs, then writes
+    result.records[0]["text"], result.diagnostics["acceptance_rate"]
+
+The same config and seed give the same samples as the command line. Python callers may hand in
+their own energy (it proposes too, so it must be a masked-LM energy) and a `Condition`, one row
+per chain, that every call of the target receives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from textebm.energies.base import Condition
+from textebm.errors import UsageError
+from textebm.samplers.config import SampleConfig
+from textebm.samplers.driver import geometric_schedule, run_chains
+from textebm.samplers.gibbs import DegenerateGibbs
+from textebm.samplers.mask_predict import mask_predict
+from textebm.samplers.mh import MetropolisHastings, call_energy, untempered
+from textebm.samplers.proposals import Proposal, ProposalSource
+from textebm.samplers.start import Start, from_lengths, from_text
+
+
+@dataclass
+class SampleResult:
+    """What `sample` returns.
+
+    records: one per kept sample, in (sweep, chain) order: {"chain", "sweep", "text",
+        "token_ids", "energy"}; text and token_ids without structural tokens (see `records`).
+    tokens: (kept, chains, length) int64 kept states, special tokens included, on the CPU.
+    energies: (kept, chains) their untempered energies.
+    trace: (burn_in + sweeps, chains) energy after every sweep (Mask-Predict: every iteration).
+    burn_in: sweeps of `trace` before the first that may be kept.
+    diagnostics: JSON-ready settings, acceptance, ESS, R-hat, cost, time.
+    """
+
+    records: list[dict]
+    tokens: torch.Tensor
+    energies: torch.Tensor
+    trace: torch.Tensor
+    burn_in: int
+    diagnostics: dict = field(default_factory=dict)
+
+
+def load_energy(config: SampleConfig) -> ProposalSource:
+    """The masked-LM energy `config.model` with `config.energy`, on `config.device`."""
+    from textebm.energies import MaskedLMEnergy
+    from textebm.models.loading import load_masked_lm, pick_device
+
+    if config.model is None:
+        raise UsageError("pass --model, a hub id or local folder of a masked LM")
+    model, tokenizer = load_masked_lm(config.model, device=pick_device(config.device))
+    return MaskedLMEnergy(model, tokenizer, kind=config.energy, batch_tokens=config.batch_tokens)
+
+
+def lengths(spec: str, chains: int, seed: int) -> list[int]:
+    """'12' -> [12] * chains; '10-15' -> uniform draws in [10, 15], from their own seeded
+    generator (so the lengths do not shift the chains' random numbers)."""
+    match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", spec)
+    if not match:
+        raise UsageError(f"--length must be a number L or a range A-B, not {spec!r}")
+    low = int(match.group(1))
+    high = int(match.group(2)) if match.group(2) else low
+    if low < 1 or high < low:
+        raise UsageError(f"--length {spec}: lengths must be >= 1 and A <= B")
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(low, high + 1, (chains,), generator=generator).tolist()
+
+
+def build_start(config: SampleConfig, energy: ProposalSource) -> Start:
+    """Where the chains start (on the CPU), checked against the model's length and block size."""
+    tokenizer = energy.tokenizer
+    try:
+        if config.init is not None:
+            start = from_text(tokenizer, config.init, config.chains, fixed=config.fixed)
+        else:
+            drawn = lengths(config.length, config.chains, config.seed)
+            start = from_lengths(tokenizer, drawn, config.prefix)
+    except ValueError as error:
+        flag = "--init" if config.init is not None else "--length"
+        raise UsageError(f"{flag}: {error}") from None
+    width = start.tokens.shape[1]
+    max_length = getattr(energy, "max_length", None)
+    if max_length is not None and width > max_length:
+        what = "--init text" if config.init is not None else f"--length {config.length}"
+        raise UsageError(
+            f"{what} needs {width} tokens with special tokens; the model takes at most {max_length}"
+        )
+    most = int(start.free.sum(dim=1).max())
+    if config.block_size > most and config.sampler != "mask-predict":
+        raise UsageError(
+            f"--block-size {config.block_size} is more than the {most} positions to sample"
+        )
+    return start
+
+
+def build_kernel(
+    config: SampleConfig, energy: ProposalSource
+) -> MetropolisHastings | DegenerateGibbs:
+    """The chain kernel of `config.sampler` ("mh" or "gibbs").
+
+    Proposals (Gibbs: its conditionals) are drawn at the target temperature, which annealing
+    lowers, unless `proposal_temperature` pins them: the same rule with or without truncation.
+    """
+    layout = {"block_size": config.block_size, "scan": config.scan, "layout": config.block_layout}
+    if config.sampler == "mh":
+        proposal = Proposal(config.proposal_temperature, config.top_k, config.top_p)
+        return MetropolisHastings(
+            energy, temperature=config.temperature, proposal=proposal, **layout
+        )
+    if config.sampler == "gibbs":
+        return DegenerateGibbs(
+            energy,
+            config.temperature,
+            config.top_k,
+            config.top_p,
+            proposal_temperature=config.proposal_temperature,
+            **layout,
+        )
+    raise ValueError(f"{config.sampler!r} is a decoder, not a chain kernel")
+
+
+def sample(
+    config: SampleConfig,
+    energy: ProposalSource | None = None,
+    condition: Condition | None = None,
+    progress: bool = True,
+) -> SampleResult:
+    """Run `config`: load the energy (unless given), build the start and the kernel, run it.
+
+    energy: a masked-LM energy to use instead of loading `config.model` (its own kind,
+        temperature and device then apply; `config.energy`, `batch_tokens` and `device` do not).
+    condition: what the target is conditioned on, one row per chain (`Condition`), or None.
+    progress: a progress bar over sweeps (never when the CI variable is set).
+    """
+    if energy is None:
+        energy = load_energy(config)
+    device = energy.device
+    start = build_start(config, energy).to(device)
+    if condition is not None:
+        if len(condition) != config.chains:
+            raise UsageError(
+                f"the condition has {len(condition)} rows; give one per chain ({config.chains})"
+            )
+        condition = condition.to(device)
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+    if config.sampler == "mask-predict":
+        result = _mask_predict(config, energy, start, generator, condition)
+    else:
+        result = _chains(config, energy, start, generator, condition, progress)
+    settings = {**dataclasses.asdict(config), "device": str(device), "torch": torch.__version__}
+    result.diagnostics = {"settings": settings, **result.diagnostics}
+    return result
+
+
+def structural_ids(tokenizer) -> set[int]:
+    """Tokens that only frame a sequence (CLS, SEP, PAD, BOS, EOS): left out of written text.
+    Unknown words ([UNK]) are content, and stay visible."""
+    names = ("cls_token_id", "sep_token_id", "pad_token_id", "bos_token_id", "eos_token_id")
+    ids = {getattr(tokenizer, name, None) for name in names}
+    return {i for i in ids if i is not None}
+
+
+def records(
+    tokenizer, tokens: torch.Tensor, mask: torch.Tensor, energies: torch.Tensor, sweeps: list[int]
+) -> list[dict]:
+    """One record per (kept sweep, chain): tokens without structural ones, untempered energy.
+
+    tokens: (kept, chains, length) on the CPU; mask: (chains, length); energies: (kept, chains).
+    """
+    structural = torch.tensor(sorted(structural_ids(tokenizer)), dtype=torch.long)
+    out = []
+    for k, sweep in enumerate(sweeps):
+        keep = mask.bool() & ~torch.isin(tokens[k], structural)
+        for chain in range(tokens.shape[1]):
+            ids = tokens[k, chain][keep[chain]].tolist()
+            out.append(
+                {
+                    "chain": chain,
+                    "sweep": sweep,
+                    "text": tokenizer.decode(ids),
+                    "token_ids": ids,
+                    "energy": float(energies[k, chain]),
+                }
+            )
+    return out
+
+
+def _chains(config, energy, start, generator, condition, progress) -> SampleResult:
+    kernel = build_kernel(config, energy)
+    masks_before = int((start.free & (start.tokens == energy.mask_id)).sum())
+    state, fill_passes = kernel.init(*start.astuple(), generator, condition=condition)
+    schedule = None
+    if config.anneal_to is not None:
+        total = config.burn_in + config.sweeps
+        schedule = geometric_schedule(config.temperature, config.anneal_to, total)
+    samples = run_chains(
+        kernel,
+        state,
+        generator,
+        config.sweeps,
+        config.burn_in,
+        config.thin,
+        schedule=schedule,
+        progress=progress,
+    )
+    init = {
+        "from": "text" if config.init is not None else "all-mask",
+        "masks_filled_by_proposals": masks_before,
+        "fill_passes": fill_passes,
+        "note": "every [MASK] at a free position was filled by drawing from its proposal, "
+        "every draw kept, before the chain proper (burn-in included) started",
+    }
+    mask = start.attention_mask.cpu()
+    return SampleResult(
+        records=records(energy.tokenizer, samples.tokens, mask, samples.energies, samples.sweeps),
+        tokens=samples.tokens,
+        energies=samples.energies,
+        trace=samples.trace,
+        burn_in=config.burn_in,
+        diagnostics={"init": init, **samples.diagnostics},
+    )
+
+
+def _mask_predict(config, energy, start, generator, condition) -> SampleResult:
+    proposal = Proposal(config.proposal_temperature, config.top_k, config.top_p)
+    proposal = proposal.at(config.temperature)
+    before = energy.cost.snapshot()
+    started = time.perf_counter()
+    result = mask_predict(
+        energy,
+        *start.astuple(),
+        iterations=config.sweeps,
+        sample_tokens=config.decode == "sample",
+        proposal=proposal,
+        generator=generator,
+    )
+    seconds = time.perf_counter() - started
+    cost = energy.cost - before
+    trace = torch.stack(
+        [
+            untempered(energy, call_energy(energy, tokens, start.attention_mask, condition))
+            for tokens in result.history
+        ]
+    ).cpu()
+    diagnostics = {
+        "iterations": result.iterations,
+        "masked_per_iteration": result.masked,
+        "decode": config.decode,
+        "energy_mean": float(trace[-1].mean()),
+        "cost": {"sequences": cost.sequences, "calls": cost.calls, "tokens": cost.tokens},
+        "seconds": seconds,
+        "note": "Mask-Predict is a decoder, not a chain: no acceptance, ESS or R-hat; "
+        "--burn-in and --thin do not apply",
+    }
+    tokens = result.tokens.cpu().unsqueeze(0)
+    mask = start.attention_mask.cpu()
+    return SampleResult(
+        records=records(energy.tokenizer, tokens, mask, trace[-1:], [result.iterations]),
+        tokens=tokens,
+        energies=trace[-1:],
+        trace=trace,
+        burn_in=0,
+        diagnostics=diagnostics,
+    )

@@ -1,0 +1,155 @@
+"""`SampleConfig`: every setting of a sampling run, each field documented.
+
+`textebm sample` generates its flags from these fields (their `help` metadata is the flag's help
+text, as for `textebm train`), and `textebm.samplers.sample(config)` runs the same thing from
+Python. Errors name the flag (`--top-p`), since field and flag are one-to-one (`top_p`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textebm.errors import UsageError
+from textebm.recipes.config import _check_types, option
+
+SAMPLERS = ("mh", "gibbs", "mask-predict")
+
+
+@dataclass
+class SampleConfig:
+    """Which energy, where chains start, how they move, and for how long."""
+
+    # energy
+    model: str | None = option(
+        None, "hub id or local folder of a masked LM (required)", "energy", metavar="MODEL"
+    )
+    energy: str = option(
+        "norm",
+        "norm: negative pseudo-log-likelihood; raw: negative summed logits",
+        "energy",
+        choices=("norm", "raw"),
+    )
+    batch_tokens: int = option(8192, "token budget of one forward pass", "energy")
+    device: str | None = option(
+        None, "e.g. cpu, cuda:0 (default: the best one)", "energy", metavar="DEVICE"
+    )
+    # what to sample
+    length: str | None = option(
+        None,
+        "L tokens (special tokens excluded), or A-B for a length drawn uniformly per chain",
+        "what to sample",
+        metavar="L",
+    )
+    init: str | None = option(None, "start every chain from TEXT", "what to sample", metavar="TEXT")
+    fixed: bool = option(
+        False, "with --init: a template; only its [MASK]s are sampled", "what to sample"
+    )
+    prefix: str | None = option(
+        None,
+        "a fixed prefix; needs --length (the length in all, prefix included)",
+        "what to sample",
+        metavar="TEXT",
+    )
+    chains: int = option(8, "independent chains", "what to sample")
+    # the chains
+    sampler: str = option(
+        "mh",
+        "mh: Metropolis-Hastings; gibbs: degenerate Gibbs; mask-predict: a decoder",
+        "chains",
+        choices=SAMPLERS,
+    )
+    sweeps: int = option(100, "sweeps after burn-in (Mask-Predict: iterations)", "chains")
+    burn_in: int = option(20, "sweeps discarded first", "chains")
+    thin: int = option(10, "keep every N-th sweep after burn-in", "chains")
+    temperature: float = option(1.0, "target temperature T: p(x) ~ exp(-E(x)/T)", "chains")
+    anneal_to: float | None = option(
+        None,
+        "lower the target temperature geometrically to T over the run (proposals follow it "
+        "unless --proposal-temperature is given)",
+        "chains",
+        metavar="T",
+    )
+    block_size: int = option(1, "positions changed per step", "chains")
+    block_layout: str = option(
+        "contiguous",
+        "a block's positions: consecutive, or any k of the free positions",
+        "chains",
+        choices=("contiguous", "scattered"),
+    )
+    scan: str = option(
+        "random",
+        "which block a step changes: a random one, or each in turn",
+        "chains",
+        choices=("random", "systematic"),
+    )
+    seed: int = option(0, "seed of lengths, initial fill, proposals and acceptance", "chains")
+    # proposals
+    proposal_temperature: float | None = option(
+        None,
+        "pin the proposals' (Gibbs, Mask-Predict: the conditionals') temperature (default: "
+        "follow the target's, annealed or not)",
+        "proposals",
+    )
+    top_k: int = option(0, "truncate proposals to the k most probable tokens (0: off)", "proposals")
+    top_p: float = option(1.0, "nucleus truncation of proposals, in (0, 1]", "proposals")
+    decode: str = option(
+        "argmax",
+        "Mask-Predict: argmax (the paper's) or draw from the proposal",
+        "proposals",
+        choices=("argmax", "sample"),
+    )
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        choices = {
+            "energy": ("norm", "raw"),
+            "sampler": SAMPLERS,
+            "block_layout": ("contiguous", "scattered"),
+            "scan": ("random", "systematic"),
+            "decode": ("argmax", "sample"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise UsageError(
+                    f"{_flag(name)} must be one of {allowed}, not {getattr(self, name)!r}"
+                )
+        checks = [
+            (self.chains >= 1, f"--chains must be >= 1, not {self.chains}"),
+            (self.sweeps >= 1, f"--sweeps must be >= 1, not {self.sweeps}"),
+            (self.burn_in >= 0, f"--burn-in must be >= 0, not {self.burn_in}"),
+            (self.thin >= 1, f"--thin must be >= 1, not {self.thin}"),
+            (self.temperature > 0, f"--temperature must be positive, not {self.temperature}"),
+            (
+                self.anneal_to is None or self.anneal_to > 0,
+                f"--anneal-to must be positive, not {self.anneal_to}",
+            ),
+            (
+                self.proposal_temperature is None or self.proposal_temperature > 0,
+                f"--proposal-temperature must be positive, not {self.proposal_temperature}",
+            ),
+            (self.top_k >= 0, f"--top-k must be >= 0 (0 turns it off), not {self.top_k}"),
+            (0 < self.top_p <= 1, f"--top-p must be in (0, 1], not {self.top_p}"),
+            (self.block_size >= 1, f"--block-size must be >= 1, not {self.block_size}"),
+            (self.batch_tokens >= 1, f"--batch-tokens must be positive, not {self.batch_tokens}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UsageError(message)
+        if self.thin > self.sweeps and self.sampler != "mask-predict":
+            raise UsageError(
+                f"--thin {self.thin} is more than --sweeps {self.sweeps}: nothing kept"
+            )
+        if self.fixed and self.init is None:
+            raise UsageError("--fixed needs --init TEXT (a template with [MASK]s)")
+        if self.init is not None and (self.length is not None or self.prefix is not None):
+            raise UsageError("give --init TEXT alone, without --length or --prefix")
+        if self.prefix is not None and self.length is None:
+            raise UsageError("--prefix TEXT needs --length L (the length in all, prefix included)")
+        if self.init is None and self.length is None:
+            raise UsageError(
+                "say what to sample: --length L, --init TEXT, or --prefix TEXT --length L"
+            )
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
