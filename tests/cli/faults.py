@@ -11,8 +11,11 @@ from textebm.cli.main import main
 
 
 def run_main(args: list[str], capsys) -> tuple[int, str, str]:
-    """`textebm ARGS` in this process: (exit code, stdout, stderr)."""
-    code = main(args)
+    """`textebm ARGS` in this process: (exit code, stdout, stderr); argparse's own errors exit."""
+    try:
+        code = main(args)
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
 from textebm.cli.train import add_config_arguments
@@ -38,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from textebm.cli.common import quiet_libraries
+    from textebm.data.files import check_output
     from textebm.errors import UsageError
     from textebm.recipes.config import load_config
     from textebm.samplers import sample
@@ -46,14 +48,30 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(
         SampleConfig, {k: v for k, v in vars(args).items() if k in names}, args.config
     )
+    if args.output == "-":
+        raise UsageError(
+            "sample writes OUT.jsonl, OUT.diagnostics.json and OUT.trace.png: give -o a file name"
+        )
     output = Path(args.output)
-    if not output.parent.exists():
-        raise UsageError(f"output folder does not exist: {output.parent}")
+    for path in _outputs(output):  # all of them before the work, not after it
+        check_output(path)
     quiet_libraries()
     result = sample(config, progress=True)
     result.diagnostics["settings"]["output"] = args.output
     _write(output, result, config)
+    unknown = result.diagnostics.get("init", {}).get("unknown_tokens", 0)
+    if unknown:
+        print(
+            f"textebm sample: note: --init holds {unknown} token(s) unknown to the tokenizer "
+            "([UNK]); a free one starts as [MASK], a fixed one stays [UNK]",
+            file=sys.stderr,
+        )
     return 0
+
+
+def _outputs(output: Path) -> tuple[Path, Path, Path]:
+    """The samples, their diagnostics and the energy-trace plot."""
+    return output, output.with_suffix(".diagnostics.json"), output.with_suffix(".trace.png")
 
 
 def _write(output: Path, result, config: SampleConfig) -> None:
@@ -62,9 +80,10 @@ def _write(output: Path, result, config: SampleConfig) -> None:
 
     title = f"{config.sampler}, {config.energy} energy, T={config.temperature:g}"
     png = energy_trace_png(result.trace, burn_in=result.burn_in, title=title)
-    with atomic_write(output) as out:
+    samples, diagnostics, trace = _outputs(output)
+    with atomic_write(samples) as out:
         for record in result.records:
             out.write(json.dumps(record) + "\n")
-    write_json(output.with_suffix(".diagnostics.json"), result.diagnostics)
-    with atomic_write(output.with_suffix(".trace.png"), "wb") as out:
+    write_json(diagnostics, result.diagnostics)
+    with atomic_write(trace, "wb") as out:
         out.write(png)

@@ -158,6 +158,10 @@ def sample(
         result = _chains(config, energy, start, generator, condition, progress)
     settings = {**dataclasses.asdict(config), "device": str(device), "torch": torch.__version__}
     result.diagnostics = {"settings": settings, **result.diagnostics}
+    if config.init is not None:  # words the tokenizer does not know, for the command to report
+        ids = energy.tokenizer(config.init, add_special_tokens=False)["input_ids"]
+        unknown = sum(token == energy.tokenizer.unk_token_id for token in ids)
+        result.diagnostics.setdefault("init", {})["unknown_tokens"] = unknown
     return result
 
 
