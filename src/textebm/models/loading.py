@@ -8,6 +8,7 @@ import torch
 from transformers import (
     AutoModelForCausalLM,
     AutoModelForMaskedLM,
+    AutoModelForSequenceClassification,
     AutoTokenizer,
     PreTrainedModel,
 )
@@ -124,3 +125,34 @@ def load_causal_lm(
             "LM scores or generates"
         )
     return model, tokenizer
+
+
+def load_classifier(
+    name: str,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype = torch.float32,
+    need_head: bool = False,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, PreTrainedModel | None]:
+    """An `AutoModelForSequenceClassification` (hub id or folder), its tokenizer, and its scalar
+    energy head (the folder's `energy_head/`, see `textebm.models.energy_head`) or None.
+
+    need_head: a folder without a head is a one-line error (the scalar energy needs one).
+    """
+    from textebm.models.energy_head import HEAD_FOLDER, EnergyHead
+
+    tokenizer = load_tokenizer(name)
+    model = _load_model(AutoModelForSequenceClassification, name, device, dtype)
+    head_dir = Path(name) / HEAD_FOLDER
+    head = None
+    if (head_dir / "config.json").is_file():
+        try:
+            head = EnergyHead.from_pretrained(str(head_dir), dtype=dtype)
+        except (OSError, ValueError, KeyError) as error:
+            raise _not_found(str(head_dir), error) from None
+        head = head.to(pick_device(device)).eval()
+    elif need_head:
+        raise UsageError(
+            f"{name} has no scalar energy head ({HEAD_FOLDER}/): train the classifier with "
+            "--energy scalar, or score with --energy hidden or sharp-hidden"
+        )
+    return model, tokenizer, head
