@@ -12,7 +12,9 @@ from textebm.objectives.joint_ebm import logistic_nce_terms, residual_nce_terms
 
 def test_logistic_terms_by_hand():
     """l = 0: -log sigma(0) = log 2 both ways; l = log 3: -log(3/4) for data, -log(1/4) noise."""
-    data, noise = logistic_nce_terms(torch.tensor([0.0, math.log(3)]), torch.tensor([0.0, math.log(3)]))
+    data, noise = logistic_nce_terms(
+        torch.tensor([0.0, math.log(3)]), torch.tensor([0.0, math.log(3)])
+    )
     assert data.tolist() == pytest.approx([math.log(2), -math.log(0.75)])
     assert noise.tolist() == pytest.approx([math.log(2), -math.log(0.25)])
 
