@@ -1,4 +1,4 @@
-"""`textebm score`: energies of sentences under a masked or causal LM, as JSON Lines.
+"""`textebm score`: energies of sentences under a masked or causal LM or a classifier (JSONL).
 
 Runs on one process, or sharded over many when started by `accelerate launch` or `torchrun`; the
 output is the same either way: one record per input line, in input order.
@@ -17,7 +17,7 @@ CLASSIFIER_ENERGIES = ("scalar", "hidden", "sharp-hidden")
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "score",
-        help="score sentences with a masked- or causal-LM energy",
+        help="score sentences with an LM's or a classifier's energy",
         description="Score each line of INPUT with an LM's energy (lower = more probable) "
         'and write JSON Lines: {"text", "energy", "n_tokens", "n_unk", "tokens", '
         '"token_energies"}; n_unk counts the unknown tokens ([UNK]), which are scored like any '
