@@ -85,9 +85,10 @@ def corrupt(
     noise model's log q(. | x_{-t}) on that original sequence; chosen: (batch, length) bool.
     Returns (corrupted input_ids (batch, length) int64, log q(x~_t | x_{-t}) (batch, length)).
     """
-    draws = torch.multinomial(log_q[chosen].exp(), 1, generator=generator)[:, 0]
     corrupted = input_ids.clone()
-    corrupted[chosen] = draws
+    if chosen.any():  # multinomial refuses an empty batch of distributions
+        draws = torch.multinomial(log_q[chosen].exp(), 1, generator=generator)[:, 0]
+        corrupted[chosen] = draws
     return corrupted, log_q.gather(-1, corrupted[..., None])[..., 0]
 
 
