@@ -177,3 +177,35 @@ def test_bad_noise_settings_are_one_line_errors(make_config, noise_folder, tmp_p
     with pytest.raises(UsageError, match="not a two-tower cloze model"):
         train_electric(config)
     assert not (tmp_path / "e").exists()  # stopped before the run folder was made
+
+
+def test_command_line_trains_cloze_then_electric_and_rejects_bad_input(
+    electric_module, corpus, tokenizer_dir, tmp_path, capsys, monkeypatch
+):
+    from textebm.cli.main import main
+
+    monkeypatch.setenv("CI", "1")  # no progress bars
+    common = [
+        *("--corpus", str(corpus[0]), "--tokenizer", str(tokenizer_dir)),
+        *("--layers", "1", "--hidden-size", "32", "--heads", "2", "--intermediate-size", "64"),
+        *("--context-length", "16", "--batch-size", "8", "--max-steps", "2"),
+    ]
+    noise = tmp_path / "noise"
+    assert main(["train", "cloze", *common, "--output", str(noise)]) == 0
+    assert isinstance(AutoModel.from_pretrained(noise), ClozeModel)
+    electric = tmp_path / "electric"
+    argv = ["train", "electric", *common, "--noise", str(noise), "--prior", "constant"]
+    assert main([*argv, "--output", str(electric)]) == 0
+    assert "model saved to" in capsys.readouterr().out
+    assert isinstance(AutoModel.from_pretrained(electric), electric_module.ElectricModel)
+    bad = (
+        ([*argv[:-4], "--output", str(tmp_path / "a")], "--noise DIR"),
+        ([*argv[:-4], "--noise", str(tmp_path / "none"), "--output", str(tmp_path / "b")], "no"),
+        ([*argv, "--output", str(tmp_path / "c"), "--mask-probability", "0"], "mask_probability"),
+        ([*argv[:-4], "--noise", str(electric), "--output", str(tmp_path / "d")], "cloze"),
+    )
+    for arguments, expected in bad:
+        capsys.readouterr()
+        assert main(arguments) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err and expected in err, err
