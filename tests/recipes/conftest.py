@@ -143,7 +143,9 @@ def electric_module(monkeypatch):
     from pathlib import Path
 
     try:
-        return importlib.import_module("textebm.models.electric")
+        module = importlib.import_module("textebm.models.electric")
+        module.register()  # with AutoModel (importing `textebm.models` does it too)
+        return module
     except ModuleNotFoundError:
         pass
     path = Path(__file__).with_name("electric_stand_in.py")
