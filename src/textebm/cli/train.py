@@ -1,4 +1,4 @@
-"""`textebm train tokenizer|mlm|clm|classifier`: train a tokenizer or a model.
+"""`textebm train tokenizer|mlm|clm|cloze|electric|classifier`: train a tokenizer or a model.
 
 Each sub-command's flags are generated from its configuration dataclass: one flag per field, its
 help text from the field's metadata. A recipe is registered in `RECIPES` by its config class and
@@ -17,6 +17,7 @@ from typing import Any
 from textebm.data.tokenizers import TokenizerConfig
 from textebm.recipes.classifier_config import ClassifierConfig
 from textebm.recipes.config import ClmConfig, MlmConfig, load_config
+from textebm.recipes.electric_config import ClozeTrainConfig, ElectricTrainConfig
 
 # sub-command: (config class, "module:function" taking the config, one-line description)
 RECIPES: dict[str, tuple[type, str, str]] = {
@@ -29,6 +30,16 @@ RECIPES: dict[str, tuple[type, str, str]] = {
         ClmConfig,
         "textebm.recipes.clm:train_clm",
         "a causal LM (GPT-2, eos at each line end), saved for AutoModelForCausalLM",
+    ),
+    "cloze": (
+        ClozeTrainConfig,
+        "textebm.recipes.cloze:train_cloze",
+        "a two-tower cloze model (q(x_t | the other tokens), Electric's noise), for AutoModel",
+    ),
+    "electric": (
+        ElectricTrainConfig,
+        "textebm.recipes.electric:train_electric",
+        "Electric (per-token energies by NCE against --noise DIR|joint), for AutoModel",
     ),
     "classifier": (
         ClassifierConfig,
