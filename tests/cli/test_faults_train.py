@@ -263,7 +263,9 @@ def stopped(files, tmp_path_factory) -> Path:
         batch_size=8, log_every=1, max_steps=8, eval_every=4, checkpoint_every=2,
         keep_checkpoints=2,
     )  # fmt: skip
-    train_clm(config, stop_after=7)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CI", "1")
+        train_clm(config, stop_after=7)
     assert sorted(p.name for p in (output / "checkpoints").iterdir()) == [
         "step-00000004",
         "step-00000006",
