@@ -15,3 +15,11 @@ def test_a_non_empty_folder_is_refused_unless_overwrite(tmp_path, capsys):
     code, _, err = run_main(["tiny-model", str(folder), "--overwrite"], capsys)
     assert code == 0, err
     assert (folder / "config.json").exists()
+
+
+def test_no_progress_bar_while_saving(tmp_path, capsys):
+    from transformers.utils import logging
+
+    logging.enable_progress_bar()  # as a fresh process has it: another test may have quieted it
+    code, _, err = run_main(["tiny-model", str(tmp_path / "model")], capsys)
+    assert (code, err) == (0, "")

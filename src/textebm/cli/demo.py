@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,6 +42,15 @@ def run(args: argparse.Namespace) -> int:
         if args.chains < 0:
             raise UsageError(f"--chains must be 0 or more, not {args.chains}")
         config.sampling_chains = args.chains
+    output = Path(args.output)
+    if output.exists() and not output.is_dir():
+        raise UsageError(f"--output {output} is a file, not a folder")
+    try:  # here, so that a bad --output stops the demo before it generates or trains anything
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"--output {output} cannot be created ({error.strerror})") from None
+    if not os.access(output, os.W_OK | os.X_OK):
+        raise UsageError(f"--output {output} is not writable")
     quiet_libraries()
     print(report(run_demo(config), args.output))
     return 0

@@ -20,6 +20,7 @@ from transformers import (
 )
 
 from textebm.data.tokenizers import SPECIAL_TOKENS, wrap_bert_style
+from textebm.models.saving import no_save_progress
 
 # A small closed vocabulary: enough for simple English test sentences.
 TINY_WORDS = (
@@ -139,7 +140,8 @@ def build_tiny_mlm(
     model = BertForMaskedLM(config).eval()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(output_dir)
+    with no_save_progress():
+        model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
     return output_dir
 
@@ -175,7 +177,8 @@ def build_tiny_clm(
     model = GPT2LMHeadModel(GPT2Config(**settings)).eval()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(output_dir)
+    with no_save_progress():
+        model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
     return output_dir
 

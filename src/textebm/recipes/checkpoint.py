@@ -7,6 +7,12 @@ step, the recipe, the number of processes, the minutes trained). It is written t
 folder and renamed into place, so a kill at any moment leaves the last complete checkpoint as it
 was.
 
+`state.json` also records the size and sha256 of every other file of the checkpoint (`files`).
+A resume verifies them before trusting a checkpoint: a disk that filled up, a copy cut short or a
+file edited by hand shows as a mismatch, and the run falls back to the newest intact checkpoint
+(with one warning line) or stops with a one-line error if there is none. A checkpoint written
+before the sizes were recorded is trusted if its files load.
+
 Nothing else needs saving for an exact resume: the data position is a function of the step (see
 `loop.BatchOrder`), the learning rate is a pure function of the step (under `--time-budget`, of
 the minutes trained, which the state keeps), and every random draw (masking, dropout) is seeded
@@ -15,13 +21,18 @@ from the seed and the micro-batch's index.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import pickle
 import re
 import shutil
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 
 from textebm.data.folders import atomic_folder
@@ -34,13 +45,56 @@ def checkpoint_dir(output: Path) -> Path:
     return output / "checkpoints"
 
 
-def latest_checkpoint(output: Path) -> Path | None:
-    """The newest complete checkpoint of a run folder, or None (temporary folders are ignored)."""
+def checkpoints(output: Path) -> list[Path]:
+    """The complete checkpoints of a run folder, oldest first (temporary folders are ignored)."""
     folder = checkpoint_dir(output)
     if not folder.is_dir():
-        return None
-    found = sorted(p for p in folder.iterdir() if _NAME.match(p.name) and p.is_dir())
+        return []
+    return sorted(p for p in folder.iterdir() if _NAME.match(p.name) and p.is_dir())
+
+
+def latest_checkpoint(output: Path) -> Path | None:
+    """The newest complete checkpoint of a run folder, or None; not verified (see `restore`)."""
+    found = checkpoints(output)
     return found[-1] if found else None
+
+
+def _sha256(file: Path) -> str:
+    digest = hashlib.sha256()
+    with file.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _inventory(folder: Path) -> dict[str, dict[str, Any]]:
+    """{relative path: {"bytes", "sha256"}} of every file under `folder` but `state.json`."""
+    return {
+        file.relative_to(folder).as_posix(): {"bytes": file.stat().st_size, "sha256": _sha256(file)}
+        for file in sorted(folder.rglob("*"))
+        if file.is_file() and file.name != "state.json"
+    }
+
+
+def damage(path: Path) -> str | None:
+    """What is wrong with checkpoint `path` against the sizes and hashes its state records, or
+    None when it is intact (or predates the records: then only loading it can tell)."""
+    try:
+        state = json.loads((path / "state.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return "state.json is missing or unreadable"
+    if not isinstance(state, dict) or not isinstance(state.get("step"), int):
+        return "state.json records no step"
+    for name, record in state.get("files", {}).items():
+        file = path / name
+        if not file.is_file():
+            return f"{name} is missing"
+        size = file.stat().st_size
+        if size != record["bytes"]:
+            return f"{name} holds {size} bytes, not the {record['bytes']} written"
+        if _sha256(file) != record["sha256"]:
+            return f"{name} differs from what was written (sha256)"
+    return None
 
 
 def remove_partial(output: Path) -> None:
@@ -70,7 +124,9 @@ def save_checkpoint(
         for name, auxiliary in (extra or {}).items():
             save_model(auxiliary, str(tmp / f"{name}.safetensors"))
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-        (tmp / "state.json").write_text(json.dumps({"step": step, **state}, indent=2) + "\n")
+        # Hashed from the files as written, so a resume can tell them from damaged copies.
+        state = {"step": step, **state, "files": _inventory(tmp)}
+        (tmp / "state.json").write_text(json.dumps(state, indent=2) + "\n")
     older = sorted(p for p in checkpoint_dir(output).iterdir() if _NAME.match(p.name))[:-keep]
     for old in older:
         shutil.rmtree(old, ignore_errors=True)
@@ -85,6 +141,14 @@ def read_state(path: Path) -> dict[str, Any]:
         raise UsageError(f"checkpoint {path} is unreadable ({error}); pass --overwrite") from None
 
 
+class Damaged(Exception):
+    """A checkpoint file that is missing or does not load: the message says which and why."""
+
+
+# What a truncated or garbled safetensors or torch.save file raises when loaded.
+_UNLOADABLE = (OSError, EOFError, RuntimeError, ValueError, pickle.UnpicklingError, SafetensorError)
+
+
 def load_checkpoint(
     path: Path,
     model: torch.nn.Module,
@@ -92,15 +156,73 @@ def load_checkpoint(
     extra: dict[str, torch.nn.Module] | None = None,
 ) -> None:
     """Restore model weights (and `extra` models') and optimizer state saved by
-    `save_checkpoint`, in place."""
+    `save_checkpoint`, in place. Raises `Damaged` for a file that is missing or does not load."""
     for name, target in {"model": model, **(extra or {})}.items():
         file = path / f"{name}.safetensors"
         if not file.is_file():
-            raise UsageError(f"checkpoint {path} has no {file.name}; pass --overwrite")
-        missing, unexpected = load_model(target, str(file), strict=False)
+            raise Damaged(f"{file.name} is missing")
+        try:
+            missing, unexpected = load_model(target, str(file), strict=False)
+        except _UNLOADABLE as error:
+            raise Damaged(f"{file.name} does not load ({_first_line(error)})") from None
         if missing or unexpected:
             raise UsageError(f"checkpoint {path} does not fit the {name}; pass --overwrite")
-    optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
+    file = path / "optimizer.pt"
+    try:
+        optimizer.load_state_dict(torch.load(file, weights_only=True))
+    except _UNLOADABLE as error:
+        raise Damaged(f"{file.name} does not load ({_first_line(error)})") from None
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+
+
+def restore(
+    output: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    extra: dict[str, torch.nn.Module] | None = None,
+    check: Callable[[dict[str, Any]], None] | None = None,
+    warn: bool = True,
+) -> tuple[Path, dict[str, Any]] | None:
+    """Load the newest intact checkpoint of `output` into the models and optimizer; return its
+    path and state, or None when the folder holds no checkpoint.
+
+    Damaged checkpoints (see `damage`, and files that do not load) are passed over for older ones,
+    with one warning line on stderr when `warn`; none intact is a one-line error. `check(state)`
+    may raise a `UsageError` for a checkpoint of another run (recipe, processes): that stops the
+    run, as falling back would not help.
+    """
+    skipped: list[tuple[Path, str]] = []
+    for path in reversed(checkpoints(output)):
+        problem = damage(path)
+        if problem is None:
+            state = read_state(path)
+            if check is not None:
+                check(state)
+            try:
+                load_checkpoint(path, model, optimizer, extra)
+            except Damaged as error:
+                problem = str(error)
+        if problem is not None:
+            skipped.append((path, problem))
+            continue
+        if skipped and warn:
+            names = ", ".join(p.name for p, _ in skipped)
+            print(
+                f"textebm: warning: checkpoint {names} is damaged ({skipped[0][1]}); "
+                f"resuming from {path.name}",
+                file=sys.stderr,
+            )
+        return path, state
+    if skipped:
+        newest, problem = skipped[0]
+        raise UsageError(
+            f"no intact checkpoint in {checkpoint_dir(output)} (newest, {newest.name}: "
+            f"{problem}); pass --overwrite to start afresh"
+        )
+    return None
 
 
 def trained_tokens(path: Path, metrics: Path) -> int:

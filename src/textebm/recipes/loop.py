@@ -32,6 +32,7 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from textebm.data.corpus import Documents, dataset_splits, load_corpus
 from textebm.errors import UsageError
+from textebm.models.saving import no_save_progress
 from textebm.recipes import checkpoint
 from textebm.recipes.config import TrainConfig, resolve_mixed_precision
 from textebm.recipes.objective import RESERVED, Auxiliary, Batch, Models, Objective, to_device
@@ -180,10 +181,18 @@ def train(config: TrainConfig, objective: Objective, stop_after: int | None = No
     """Train `objective` as `config` says; return the output folder, which holds the final model
     (and each jointly trained auxiliary model in its own subfolder).
 
-    Resumes from the newest checkpoint in `config.output` when its configuration matches.
+    Resumes from the newest intact checkpoint in `config.output` when its configuration matches.
+    The folder is locked for the run: a second run on it stops with a one-line error.
     stop_after: stop after this step without finishing, as an interrupted run would (tests and
         time-boxed sessions); running again with the same configuration continues.
     """
+    with contextlib.ExitStack() as held:  # the output folder's lock, released however we leave
+        return _train(config, objective, stop_after, held)
+
+
+def _train(
+    config: TrainConfig, objective: Objective, stop_after: int | None, held: contextlib.ExitStack
+) -> Path:
     from tqdm.auto import tqdm
 
     from textebm.data.tokenizers import load_tokenizer_folder
@@ -206,7 +215,7 @@ def train(config: TrainConfig, objective: Objective, stop_after: int | None = No
             f"the corpus gives {len(train_set)} training examples, fewer than "
             f"--batch-size {config.batch_size}"
         )
-    prepare_everywhere(config, accelerator)
+    held.enter_context(prepare_everywhere(config, accelerator))
 
     models = _build_models(objective, config, tokenizer, device)
     model, trained = models.main, models.trained()
@@ -214,15 +223,17 @@ def train(config: TrainConfig, objective: Objective, stop_after: int | None = No
     optimizer = _optimizer(trained, config)
     world, rank = accelerator.num_processes, accelerator.process_index
     start, trained_minutes, trained_tokens = 0, 0.0, 0
-    resume_from = checkpoint.latest_checkpoint(output)
-    if resume_from is not None:
-        state = checkpoint.read_state(resume_from)
+
+    def same_run(state: dict[str, Any]) -> None:
         if state.get("recipe") != objective.name or state.get("processes") != world:
             raise UsageError(
                 f"{output} holds a {state.get('recipe')} run on {state.get('processes')} "
                 f"processes, not {objective.name} on {world}; pass --overwrite or match them"
             )
-        checkpoint.load_checkpoint(resume_from, model, optimizer, extra)
+
+    restored = checkpoint.restore(output, model, optimizer, extra, check=same_run, warn=main)
+    if restored is not None:
+        resume_from, state = restored
         start = state["step"]
         trained_minutes = state.get("minutes", 0.0)
         trained_tokens = checkpoint.trained_tokens(resume_from, output / "metrics.jsonl")
@@ -360,9 +371,10 @@ def train(config: TrainConfig, objective: Objective, stop_after: int | None = No
             break
     bar.close()
     if (finished or last == config.max_steps) and main:
-        model.save_pretrained(output)
-        tokenizer.save_pretrained(output)
-        for name, auxiliary in extra.items():
-            auxiliary.save_pretrained(output / name)
+        with no_save_progress():  # the loop reports for itself
+            model.save_pretrained(output)
+            tokenizer.save_pretrained(output)
+            for name, auxiliary in extra.items():
+                auxiliary.save_pretrained(output / name)
     accelerator.wait_for_everyone()
     return output

@@ -3,6 +3,11 @@
 A folder holds one run: its resolved configuration (`train_config.json`), whose fingerprint (the
 fields that decide the trajectory, see `TrainConfig.fingerprint`) must match for a run to resume
 there; its checkpoints; its metrics; and, once finished, the final model(s).
+
+While a run trains, its main process holds a lock on `LOCK` in the folder, so that a second run on
+the same folder stops instead of interleaving its metrics and checkpoints with the first's. It is
+an OS-level lock (flock, through `filelock`): the kernel drops it when the process dies, even by
+SIGKILL, so a killed run never leaves a stale lock behind; the empty file itself may stay.
 """
 
 from __future__ import annotations
@@ -14,9 +19,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
 from textebm.errors import UsageError
 from textebm.recipes import checkpoint
 from textebm.recipes.config import TrainConfig, save_config
+
+LOCK = ".textebm-train.lock"
 
 
 class MetricsLog:
@@ -45,12 +54,43 @@ class MetricsLog:
                 handle.write(json.dumps(record) + "\n")
 
 
-def prepare_output(config: TrainConfig) -> None:
-    """Check `--output` against the run it may hold, then write its configuration there; start
-    afresh only with `--overwrite`. Only the main process calls it (see `prepare_everywhere`)."""
+def lock_output(output: Path) -> FileLock:
+    """Create `output` if needed and lock it for this run; a one-line error if a run holds it."""
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"--output {output} cannot be created ({error.strerror})") from None
+    lock = FileLock(output / LOCK, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise UsageError(
+            f"another textebm train run is using {output}; wait for it to end or choose "
+            "another --output"
+        ) from None
+    except OSError as error:
+        raise UsageError(f"--output {output} cannot be locked ({error.strerror})") from None
+    return lock
+
+
+def prepare_output(config: TrainConfig) -> FileLock:
+    """Lock `--output`, check it against the run it may hold, then write its configuration there;
+    start afresh only with `--overwrite`. Only the main process calls it (see
+    `prepare_everywhere`). Returns the held lock; the caller releases it when the run ends."""
     output = Path(config.output)
     if output.exists() and not output.is_dir():
         raise UsageError(f"--output {output} is a file, not a folder")
+    # Locked before the checks: two runs checking at once could otherwise both pass them.
+    lock = lock_output(output)
+    try:
+        _check_and_claim(config, output)
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def _check_and_claim(config: TrainConfig, output: Path) -> None:
     saved_path = output / "train_config.json"
     if saved_path.exists() and not config.overwrite:
         try:
@@ -81,7 +121,7 @@ def prepare_output(config: TrainConfig) -> None:
             )
     elif (
         output.is_dir()
-        and any(output.iterdir())
+        and any(p.name != LOCK for p in output.iterdir())
         and not saved_path.exists()
         and not config.overwrite
     ):
@@ -94,20 +134,21 @@ def prepare_output(config: TrainConfig) -> None:
         (output / "metrics.jsonl").unlink(missing_ok=True)
         (output / "sessions.jsonl").unlink(missing_ok=True)
     checkpoint.remove_partial(output)
-    output.mkdir(parents=True, exist_ok=True)
     save_config(config, saved_path)
 
 
-def prepare_everywhere(config: TrainConfig, accelerator) -> None:
+def prepare_everywhere(config: TrainConfig, accelerator) -> contextlib.ExitStack:
     """`prepare_output` on the main process; every process then stops with its error, if any.
 
     Only the main process checks the folder: another one checking it while the main one writes it
-    could see it half-written and stop alone, stranding the main one at the next barrier.
+    could see it half-written and stop alone, stranding the main one at the next barrier. Returns
+    a context manager whose exit releases the main process's lock (a no-op on the others).
     """
     verdict: list[str | None] = [None]
+    held = contextlib.ExitStack()
     if accelerator.is_main_process:
         try:
-            prepare_output(config)
+            held.callback(prepare_output(config).release)
         except UsageError as error:
             verdict = [str(error)]
     if accelerator.num_processes > 1:
@@ -115,4 +156,6 @@ def prepare_everywhere(config: TrainConfig, accelerator) -> None:
 
         broadcast_object_list(verdict, from_process=0)
     if verdict[0] is not None:
+        held.close()
         raise UsageError(verdict[0])
+    return held
