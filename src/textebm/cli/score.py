@@ -1,4 +1,5 @@
-"""`textebm score`: energies of sentences under a masked or causal LM, as JSON Lines.
+"""`textebm score`: energies of sentences under a masked LM, causal LM or Electric model, as JSON
+Lines.
 
 Runs on one process, or sharded over many when started by `accelerate launch` or `torchrun`; the
 output is the same either way: one record per input line, in input order.
@@ -15,7 +16,7 @@ import sys
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "score",
-        help="score sentences with a masked- or causal-LM energy",
+        help="score sentences with a masked-LM, causal-LM or Electric energy",
         description="Score each line of INPUT with an LM's energy (lower = more probable) "
         'and write JSON Lines: {"text", "energy", "n_tokens", "n_unk", "tokens", '
         '"token_energies"}; n_unk counts the unknown tokens ([UNK]), which are scored like any '
@@ -28,14 +29,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--model",
         required=True,
-        help="hub id or local folder of a masked LM (of a causal LM for --energy clm)",
+        help="hub id or local folder of a masked LM (of a causal LM for --energy clm, of an "
+        "Electric model for --energy electric)",
     )
     parser.add_argument(
         "--energy",
-        choices=["norm", "raw", "clm"],
+        choices=["norm", "raw", "clm", "electric"],
         default="norm",
         help="norm: negative pseudo-log-likelihood; raw: negative summed logits; clm: a causal "
-        "LM's negative log-likelihood of bos + sentence + eos (eos scored, in tokens)",
+        "LM's negative log-likelihood of bos + sentence + eos (eos scored, in tokens); electric: "
+        "an Electric model's summed per-token energies, one pass per sentence",
     )
     parser.add_argument(
         "--whole-word",
@@ -62,16 +65,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from textebm.cli.common import quiet_libraries, read_sentences, show_progress
     from textebm.data.files import atomic_write, check_output
-    from textebm.energies import CausalLMEnergy, MaskedLMEnergy, SequenceError
+    from textebm.energies import CausalLMEnergy, ElectricEnergy, MaskedLMEnergy, SequenceError
     from textebm.errors import UsageError
-    from textebm.models.loading import load_causal_lm, load_masked_lm, pick_device
+    from textebm.models.loading import load_causal_lm, load_electric, load_masked_lm, pick_device
 
     if args.batch_tokens < 1:
         raise UsageError(f"--batch-tokens must be positive, not {args.batch_tokens}")
     if not 0 < args.temperature < math.inf:
         raise UsageError(f"--temperature must be positive and finite, not {args.temperature}")
-    if args.energy == "clm" and args.whole_word:
-        raise UsageError("--whole-word is for masked LMs; --energy clm scores every token")
+    if args.energy in ("clm", "electric") and args.whole_word:
+        raise UsageError(f"--whole-word is for masked LMs; --energy {args.energy} masks nothing")
     check_output(args.output, inputs=(args.input,))  # before the work, not after it
     texts = read_sentences(args.input)
     quiet_libraries()
@@ -82,6 +85,11 @@ def run(args: argparse.Namespace) -> int:
     if args.energy == "clm":
         model, tokenizer = load_causal_lm(args.model, device=device)
         energy = CausalLMEnergy(
+            model, tokenizer, temperature=args.temperature, batch_tokens=args.batch_tokens
+        )
+    elif args.energy == "electric":
+        model, tokenizer = load_electric(args.model, device=device)
+        energy = ElectricEnergy(
             model, tokenizer, temperature=args.temperature, batch_tokens=args.batch_tokens
         )
     else:

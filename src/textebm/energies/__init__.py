@@ -2,12 +2,14 @@
 
 from textebm.energies.base import Conditionals, Cost, Energy, EnergyOutput
 from textebm.energies.causal_lm import CausalLMEnergy
+from textebm.energies.electric import ElectricEnergy
 from textebm.energies.masked_lm import MaskedLMEnergy, ScoredText, SequenceError
 
 __all__ = [
     "CausalLMEnergy",
     "Conditionals",
     "Cost",
+    "ElectricEnergy",
     "Energy",
     "EnergyOutput",
     "MaskedLMEnergy",
