@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from textebm.models.loading import load_causal_lm, load_masked_lm
-from textebm.models.tiny import build_tiny_clm, build_tiny_mlm
+from textebm.models.loading import load_causal_lm, load_electric, load_masked_lm
+from textebm.models.tiny import build_tiny_clm, build_tiny_electric, build_tiny_mlm
 
 
 @pytest.fixture(autouse=True)
@@ -47,6 +47,17 @@ def clm_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def clm(clm_dir):
     return load_causal_lm(str(clm_dir), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def electric_dir(tmp_path_factory):
+    """A tiny word-level Electric model; init_scale 5 so its energies vary with the token."""
+    return build_tiny_electric(tmp_path_factory.mktemp("electric"), init_scale=5.0)
+
+
+@pytest.fixture(scope="session")
+def electric(electric_dir):
+    return load_electric(str(electric_dir), device="cpu")
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from textebm.cli.main import main
-from textebm.energies import CausalLMEnergy, MaskedLMEnergy
+from textebm.energies import CausalLMEnergy, ElectricEnergy, MaskedLMEnergy
 from textebm.energies.reference import naive_masked_lm_energies
 
 
@@ -247,3 +247,67 @@ def test_clm_records_count_unknown_words(clm_dir, tmp_path, capsys):
     assert code == 0, err
     record = json.loads(out)
     assert record["n_unk"] == record["tokens"].count("[UNK]") == 1
+
+
+def test_electric_energy_writes_one_pass_records(
+    electric_dir, electric, sentences, tmp_path, capsys
+):
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join([*sentences, "the zebra sat ."]) + "\n")
+    args = ["--model", str(electric_dir), "--energy", "electric", "--batch-tokens", "16"]
+    code, out, err = _score([*args, "--temperature", "2", str(source)], capsys)
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    expected = ElectricEnergy(*electric, temperature=2.0).score_texts(
+        [*sentences, "the zebra sat ."]
+    )
+    assert [r["text"] for r in records] == [*sentences, "the zebra sat ."]
+    assert set(records[0]) == {"text", "energy", "n_tokens", "n_unk", "tokens", "token_energies"}
+    for record, item in zip(records, expected, strict=True):
+        assert record["energy"] == pytest.approx(item.energy, abs=1e-5)
+        assert record["tokens"] == item.tokens and "[CLS]" not in record["tokens"]
+        assert record["n_tokens"] == len(record["token_energies"]) == len(item.tokens)
+        assert sum(record["token_energies"]) == pytest.approx(record["energy"], abs=1e-4)
+    assert records[-1]["n_unk"] == 1 and records[-1]["tokens"][1] == "[UNK]"
+    assert "1 of 6 lines hold tokens unknown" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--whole-word"], "--whole-word is for masked LMs; --energy electric masks nothing"),
+        (["--batch-tokens", "0"], "--batch-tokens must be positive"),
+        (["{long}"], "line 2: 212 tokens, more than the model's maximum of 128; pass --truncate"),
+        (["{empty}"], "line 2: no tokens to score"),
+        (["--model", "{tmp}"], "is not a model folder"),
+        (["--model", "{mlm}"], "is a 'bert' model, not an Electric one; for a masked LM use"),
+    ],
+)
+def test_electric_bad_input_is_one_line_exit_2(
+    electric_dir, wordlevel_dir, tmp_path, capsys, args, message
+):
+    source = tmp_path / "in.txt"
+    source.write_text("the cat\n")
+    long = tmp_path / "long.txt"
+    long.write_text(f"the cat\n{LONG}\n")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("the cat\n[CLS] [SEP]\n")  # words only of special tokens: nothing to score
+    names = dict(tmp=tmp_path, long=long, empty=empty, mlm=wordlevel_dir)
+    args = [a.format(**names) for a in args]
+    if not any(a.endswith(".txt") for a in args):
+        args.append(str(source))
+    code, _, err = _score(["--model", str(electric_dir), "--energy", "electric", *args], capsys)
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_electric_truncate_marks_the_record(electric_dir, tmp_path, capsys):
+    source = tmp_path / "in.txt"
+    source.write_text(LONG + "\n")
+    args = ["--model", str(electric_dir), "--energy", "electric", "--truncate", str(source)]
+    code, out, _ = _score(args, capsys)
+    assert code == 0
+    record = json.loads(out)
+    assert record["n_tokens"] == 126  # 128 minus [CLS] and [SEP]
+    assert record["truncated"] is True
+    assert record["scored_text"] == " ".join(record["tokens"])

@@ -29,7 +29,7 @@ def test_quick_table(capsys, monkeypatch, exact_only):
     code = main(["verify", "--quick"])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "15 of 15 checks as expected." in out
+    assert "17 of 17 checks as expected." in out  # 15 masked-LM rows, 2 Electric
     lines = out.splitlines()
     assert lines[0].split() == [
         "check",
@@ -46,6 +46,8 @@ def test_quick_table(capsys, monkeypatch, exact_only):
         "ok",
     ]
     assert sum("degenerate Gibbs" in line for line in lines) == 3
+    electric = [line for line in lines if line.split()[1:2] == ["electric"]]
+    assert len(electric) == 2 and all(line.rstrip().endswith("yes") for line in electric)
     assert all(line.rstrip().endswith("yes") for line in lines[2:17])
     assert _column(lines, "classes") == ["1"] * 15  # one class: every state reached
     assert _balance(out) <= 1e-6
@@ -100,7 +102,7 @@ def test_full_truncated(capsys, monkeypatch, flags):
     assert code == 0, out
     assert "nan" not in out.lower()
     assert _balance(out) <= 1e-6
-    assert "21 of 21 checks as expected." in out
+    assert "23 of 23 checks as expected." in out
 
 
 def test_failures_exit_1(capsys, monkeypatch):

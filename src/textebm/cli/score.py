@@ -1,4 +1,5 @@
-"""`textebm score`: energies of sentences under a masked or causal LM or a classifier (JSONL).
+"""`textebm score`: energies of sentences under a masked LM, causal LM, Electric model or
+classifier, as JSON Lines.
 
 Runs on one process, or sharded over many when started by `accelerate launch` or `torchrun`; the
 output is the same either way: one record per input line, in input order.
@@ -17,7 +18,7 @@ CLASSIFIER_ENERGIES = ("scalar", "hidden", "sharp-hidden")
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "score",
-        help="score sentences with an LM's or a classifier's energy",
+        help="score sentences with an LM's, an Electric model's or a classifier's energy",
         description="Score each line of INPUT with an LM's energy (lower = more probable) "
         'and write JSON Lines: {"text", "energy", "n_tokens", "n_unk", "tokens", '
         '"token_energies"}; n_unk counts the unknown tokens ([UNK]), which are scored like any '
@@ -30,15 +31,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--model",
         required=True,
-        help="hub id or local folder of a masked LM (of a causal LM for --energy clm, of a "
-        "classifier for scalar, hidden and sharp-hidden)",
+        help="hub id or local folder of a masked LM (of a causal LM for --energy clm, of an "
+        "Electric model for electric, of a classifier for scalar, hidden and sharp-hidden)",
     )
     parser.add_argument(
         "--energy",
-        choices=["norm", "raw", "clm", *CLASSIFIER_ENERGIES],
+        choices=["norm", "raw", "clm", "electric", *CLASSIFIER_ENERGIES],
         default="norm",
         help="norm: negative pseudo-log-likelihood; raw: negative summed logits; clm: a causal "
-        "LM's negative log-likelihood of bos + sentence + eos (eos scored, in tokens); scalar, "
+        "LM's negative log-likelihood of bos + sentence + eos (eos scored, in tokens); electric: "
+        "an Electric model's summed per-token energies, one pass per sentence; scalar, "
         "hidden (-logsumexp of the logits), sharp-hidden (-max of the logits): a classifier's "
         "energies, one per sentence (token_energies empty)",
     )
@@ -67,9 +69,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from textebm.cli.common import quiet_libraries, read_sentences, show_progress
     from textebm.data.files import atomic_write, check_output
-    from textebm.energies import CausalLMEnergy, MaskedLMEnergy, SequenceError
+    from textebm.energies import CausalLMEnergy, ElectricEnergy, MaskedLMEnergy, SequenceError
     from textebm.errors import UsageError
-    from textebm.models.loading import load_causal_lm, load_masked_lm, pick_device
+    from textebm.models.loading import load_causal_lm, load_electric, load_masked_lm, pick_device
 
     if args.batch_tokens < 1:
         raise UsageError(f"--batch-tokens must be positive, not {args.batch_tokens}")
@@ -96,6 +98,11 @@ def run(args: argparse.Namespace) -> int:
     elif args.energy == "clm":
         model, tokenizer = load_causal_lm(args.model, device=device)
         energy = CausalLMEnergy(
+            model, tokenizer, temperature=args.temperature, batch_tokens=args.batch_tokens
+        )
+    elif args.energy == "electric":
+        model, tokenizer = load_electric(args.model, device=device)
+        energy = ElectricEnergy(
             model, tokenizer, temperature=args.temperature, batch_tokens=args.batch_tokens
         )
     else:

@@ -3,6 +3,7 @@
 from textebm.energies.base import Condition, Conditionals, Cost, Energy, EnergyOutput
 from textebm.energies.causal_lm import CausalLMEnergy
 from textebm.energies.classifier import ClassifierEnergy
+from textebm.energies.electric import ElectricEnergy
 from textebm.energies.masked_lm import MaskedLMEnergy, ScoredText, SequenceError
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "Condition",
     "Conditionals",
     "Cost",
+    "ElectricEnergy",
     "Energy",
     "EnergyOutput",
     "MaskedLMEnergy",

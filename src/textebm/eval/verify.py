@@ -22,6 +22,10 @@ the chains' exact law, given their start states, is within 0.005 of where they g
 (`burn_in_to_mix`). Degenerate Gibbs is reported, not judged, there: a class of one state is
 matched trivially.
 
+3. Electric-shaped target: the exact check of (1) with the target an Electric model's one-pass
+   energy (`energies.ElectricEnergy`; its encoder copied from the toy BERT, a fresh energy head)
+   and the toy BERT only proposing: MH's stationary distribution is still the target.
+
 The toy BERT's initialisation is scaled by `init_scale` (10x BERT's 0.02), so that its masked
 conditionals are far from consistent: at the default scale Gibbs would be off by only ~1e-4.
 """
@@ -34,7 +38,7 @@ from dataclasses import dataclass
 
 import torch
 
-from textebm.energies import MaskedLMEnergy
+from textebm.energies import ElectricEnergy, MaskedLMEnergy
 from textebm.eval.exact import (
     ExactSpace,
     block_matrices,
@@ -72,6 +76,7 @@ class VerifyConfig:
     enum_words: int = 6
     enum_length: int = 4
     targets: tuple[tuple[str, float], ...] = (("norm", 1.0), ("raw", 1.0), ("norm", 0.5))
+    electric_targets: tuple[float, ...] = (1.0,)  # tau of the Electric-target exact rows
     sample_words: int = 4
     sample_length: int = 3
     # (energy, tau, kept sweeps): the peaked raw/0.5 target mixes slower, so it runs longer;
@@ -207,6 +212,51 @@ def exact_rows(config: VerifyConfig) -> list[Row]:
     return rows
 
 
+def electric_rows(config: VerifyConfig) -> list[Row]:
+    """Exact rows with an Electric model as MH's target and the toy BERT proposing (single-site
+    and block k=2, random scan): any energy is a valid target, not only the proposer's own."""
+    from textebm.models.electric import ElectricModel
+
+    model, tokenizer = toy_masked_lm(config.enum_words, config.model_seed, config.init_scale)
+    with torch.random.fork_rng():  # the head's initialiser draws from the global RNG
+        torch.manual_seed(config.model_seed)
+        electric = ElectricModel.from_encoder(model).eval()
+    source = MaskedLMEnergy(model, tokenizer)
+    target_energy = ElectricEnergy(electric, tokenizer)
+    space = ExactSpace(source, config.enum_length)
+    with torch.no_grad():
+        energies = target_energy(space.tokens, space.attention_mask).energy.double()
+    rows = []
+    for tau in config.electric_targets:
+        target = torch.softmax(-energies / tau, dim=0)
+        for name, block in (("MH single-site, random scan", 1), ("MH block k=2, contiguous", 2)):
+            kernel = MetropolisHastings(
+                target_energy,
+                source=source,
+                temperature=tau,
+                proposal=config.proposal(tau),
+                block_size=block,
+            )
+            tv, classes, balance = exact_check(space, target, kernel, False)
+            passed = tv <= EXACT_TOLERANCE and balance <= EXACT_TOLERANCE
+            rows.append(
+                Row(
+                    "exact",
+                    "electric",
+                    tau,
+                    name,
+                    space.n,
+                    None,
+                    None,
+                    tv,
+                    passed,
+                    classes,
+                    balance,
+                )
+            )
+    return rows
+
+
 def sampled_tv(
     space: ExactSpace,
     target: torch.Tensor,
@@ -313,7 +363,8 @@ def verify(config: VerifyConfig | None = None, progress: bool = False) -> list[R
     """Every row of the table: the exact checks, then the sampled ones."""
     config = config or VerifyConfig()
     with one_thread():
-        return exact_rows(config) + sampled_rows(config, progress=progress)
+        rows = exact_rows(config) + electric_rows(config)
+        return rows + sampled_rows(config, progress=progress)
 
 
 def format_table(rows: list[Row]) -> str:

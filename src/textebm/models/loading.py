@@ -6,6 +6,8 @@ from pathlib import Path
 
 import torch
 from transformers import (
+    AutoConfig,
+    AutoModel,
     AutoModelForCausalLM,
     AutoModelForMaskedLM,
     AutoModelForSequenceClassification,
@@ -156,3 +158,24 @@ def load_classifier(
             "--energy scalar, or score with --energy hidden or sharp-hidden"
         )
     return model, tokenizer, head
+
+
+def load_electric(
+    name: str, device: str | torch.device | None = None, dtype: torch.dtype = torch.float32
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """An Electric model (`textebm.models.ElectricModel`, hub id or folder) and its tokenizer, in
+    eval mode on `device`. Any other model type is a one-line error naming what it is."""
+    from textebm.models.electric import ElectricConfig, register
+
+    register()
+    tokenizer = load_tokenizer(name)
+    try:
+        model_type = AutoConfig.from_pretrained(name).model_type
+    except (OSError, ValueError, KeyError) as error:
+        raise _not_found(name, error) from None
+    if model_type != ElectricConfig.model_type:
+        raise UsageError(
+            f"model {name!r} is a {model_type!r} model, not an Electric one; for a masked LM use "
+            "--energy norm or raw, for a causal LM --energy clm"
+        )
+    return _load_model(AutoModel, name, device, dtype), tokenizer

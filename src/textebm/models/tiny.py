@@ -206,11 +206,53 @@ def build_tiny_classifier(
     model = BertForSequenceClassification(config).eval()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(output_dir)
+    with no_save_progress():
+        model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
     if energy_head:
         head_config = EnergyHeadConfig(
             hidden_size=config.hidden_size, dropout=0.0, initializer_range=0.02 * init_scale
         )
-        EnergyHead(head_config).save_pretrained(output_dir / HEAD_FOLDER)
+        with no_save_progress():
+            EnergyHead(head_config).save_pretrained(output_dir / HEAD_FOLDER)
+    return output_dir
+
+
+def build_tiny_electric(
+    output_dir: str | Path,
+    tokenizer_kind: str = "wordlevel",
+    seed: int = 0,
+    init_scale: float = 1.0,
+    **config_overrides,
+) -> Path:
+    """Build a random tiny Electric model (2-layer BERT encoder, hidden size 32, energy head)
+    with the word-level or WordPiece tokenizer and save both to `output_dir`.
+
+    init_scale: multiplies BERT's default initialiser range (0.02); larger scales give per-token
+        energies that vary more with the token and its context.
+    Returns the folder, loadable with `AutoModel.from_pretrained` once `textebm.models` is imported.
+    """
+    from textebm.models.electric import ElectricConfig, ElectricModel
+
+    builders = {"wordlevel": wordlevel_tokenizer, "wordpiece": wordpiece_tokenizer}
+    if tokenizer_kind not in builders:
+        raise ValueError(
+            f"tokenizer_kind must be one of {sorted(builders)}, not {tokenizer_kind!r}"
+        )
+    tokenizer = builders[tokenizer_kind]()
+    settings = tiny_bert_config(
+        len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        initializer_range=0.02 * init_scale,
+        **config_overrides,
+    ).to_dict()
+    for key in ("model_type", "transformers_version", "architectures"):
+        settings.pop(key, None)
+    torch.manual_seed(seed)  # from_config draws from the global RNG; seeded so builds repeat
+    model = ElectricModel(ElectricConfig(**settings)).eval()
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with no_save_progress():
+        model.save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)
     return output_dir
