@@ -277,6 +277,7 @@ def run_pairs(config: PairsConfig, progress: bool = False) -> dict:
         whole_word=config.whole_word,
         batch_tokens=config.batch_tokens,
     )
+    progress = progress and len(pair_set.pairs) >= 32  # a bar only where a wait is likely
     records = score_pairs(energy, pair_set.pairs, config.input, progress=progress)
     summary = summarize(records, pair_set.skipped)
     summary["settings"] = {**asdict(config), "group_field": pair_set.group_field}
