@@ -94,7 +94,7 @@ class _GrammarOracle:
 def test_a_new_energy_plugs_in_with_one_registry_entry(tmp_path, capsys, monkeypatch):
     """The embedded grammar's pairs, whose answer is known, through an energy added to the
     registry alone: every pair right, in both groups (swap and replacement corruptions)."""
-    oracle = EnergyKind(lambda name, device: (None, None), lambda m, t, **o: _GrammarOracle(), "x")
+    oracle = EnergyKind(lambda name, device: (), lambda **o: _GrammarOracle(), "x")
     monkeypatch.setitem(ENERGIES, "oracle", oracle)
     grammar, rng = default_grammar(), random.Random(0)
     rows = []

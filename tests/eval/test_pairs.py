@@ -135,9 +135,11 @@ def test_registry_builds_each_family(wordlevel_dir, clm_dir):
     assert (raw.kind, raw.whole_word, raw.batch_tokens) == ("raw", True, 64)
     clm = build_energy("clm", str(clm_dir), device="cpu", temperature=2.0)
     assert isinstance(clm, CausalLMEnergy) and clm.temperature == 2.0
-    with pytest.raises(UsageError, match="--whole-word is for masked LMs; --energy clm"):
+    with pytest.raises(UsageError, match="--whole-word is for masked LMs, not --energy clm"):
         check_energy("clm", whole_word=True)
-    with pytest.raises(UsageError, match="unknown --energy 'nope'; choose from norm, raw, clm"):
+    with pytest.raises(
+        UsageError, match="unknown --energy 'nope'; choose from norm, raw, clm, scalar"
+    ):
         check_energy("nope")
     assert {"norm", "raw", "clm"} <= set(ENERGIES)
 
