@@ -1,4 +1,4 @@
-"""`textebm score`: energies of sentences under a masked LM, causal LM, Electric model or
+"""`textebm score`: energies of sentences under a masked or causal LM, an Electric model or a
 classifier, as JSON Lines.
 
 Runs on one process, or sharded over many when started by `accelerate launch` or `torchrun`; the
@@ -12,10 +12,10 @@ import json
 import math
 import sys
 
-CLASSIFIER_ENERGIES = ("scalar", "hidden", "sharp-hidden")
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from textebm.energies.registry import ENERGIES, energy_help
+
     parser = subparsers.add_parser(
         "score",
         help="score sentences with an LM's, an Electric model's or a classifier's energy",
@@ -36,13 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--energy",
-        choices=["norm", "raw", "clm", "electric", *CLASSIFIER_ENERGIES],
+        choices=list(ENERGIES),
         default="norm",
-        help="norm: negative pseudo-log-likelihood; raw: negative summed logits; clm: a causal "
-        "LM's negative log-likelihood of bos + sentence + eos (eos scored, in tokens); electric: "
-        "an Electric model's summed per-token energies, one pass per sentence; scalar, "
-        "hidden (-logsumexp of the logits), sharp-hidden (-max of the logits): a classifier's "
-        "energies, one per sentence (token_energies empty)",
+        help=energy_help(),
     )
     parser.add_argument(
         "--whole-word",
@@ -69,16 +65,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from textebm.cli.common import quiet_libraries, read_sentences, show_progress
     from textebm.data.files import atomic_write, check_output
-    from textebm.energies import CausalLMEnergy, ElectricEnergy, MaskedLMEnergy, SequenceError
+    from textebm.energies import SequenceError
+    from textebm.energies.registry import build_energy, check_energy
     from textebm.errors import UsageError
-    from textebm.models.loading import load_causal_lm, load_electric, load_masked_lm, pick_device
+    from textebm.models.loading import pick_device
 
     if args.batch_tokens < 1:
         raise UsageError(f"--batch-tokens must be positive, not {args.batch_tokens}")
     if not 0 < args.temperature < math.inf:
         raise UsageError(f"--temperature must be positive and finite, not {args.temperature}")
-    if args.energy not in ("norm", "raw") and args.whole_word:
-        raise UsageError(f"--whole-word is for masked LMs, not --energy {args.energy}")
+    check_energy(args.energy, args.whole_word)
     check_output(args.output, inputs=(args.input,))  # before the work, not after it
     texts = read_sentences(args.input)
     quiet_libraries()
@@ -86,38 +82,14 @@ def run(args: argparse.Namespace) -> int:
 
     state = PartialState(cpu=args.device == "cpu")
     device = pick_device(args.device) if args.device else state.device
-    if args.energy in CLASSIFIER_ENERGIES:
-        from textebm.energies.classifier import ClassifierEnergy
-        from textebm.models.loading import load_classifier
-
-        need_head = args.energy == "scalar"
-        model, tokenizer, head = load_classifier(args.model, device=device, need_head=need_head)
-        energy = ClassifierEnergy(
-            model, tokenizer, args.energy, head, args.temperature, args.batch_tokens
-        )
-    elif args.energy == "clm":
-        model, tokenizer = load_causal_lm(args.model, device=device)
-        energy = CausalLMEnergy(
-            model, tokenizer, temperature=args.temperature, batch_tokens=args.batch_tokens
-        )
-    elif args.energy == "electric":
-        model, tokenizer = load_electric(args.model, device=device)
-        energy = ElectricEnergy(
-            model, tokenizer, temperature=args.temperature, batch_tokens=args.batch_tokens
-        )
-    else:
-        model, tokenizer = load_masked_lm(args.model, device=device)
-        try:
-            energy = MaskedLMEnergy(
-                model,
-                tokenizer,
-                kind=args.energy,
-                whole_word=args.whole_word,
-                temperature=args.temperature,
-                batch_tokens=args.batch_tokens,
-            )
-        except ValueError as error:  # e.g. --whole-word with a slow tokenizer
-            raise UsageError(f"{args.model}: {error}") from None
+    energy = build_energy(
+        args.energy,
+        args.model,
+        device=device,
+        whole_word=args.whole_word,
+        temperature=args.temperature,
+        batch_tokens=args.batch_tokens,
+    )
     try:  # every process checks every line, so that all of them fail alike on bad input
         energy.encode(texts, truncate=args.truncate)
     except SequenceError as error:

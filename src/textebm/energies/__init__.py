@@ -1,12 +1,31 @@
-"""Energies: scalar scores of token sequences, lower = more probable."""
+"""Energies: scalar scores of token sequences, lower = more probable.
 
-from textebm.energies.base import Condition, Conditionals, Cost, Energy, EnergyOutput
-from textebm.energies.causal_lm import CausalLMEnergy
-from textebm.energies.classifier import ClassifierEnergy
-from textebm.energies.electric import ElectricEnergy
-from textebm.energies.masked_lm import MaskedLMEnergy, ScoredText, SequenceError
+The names below are imported on first use (PEP 562), not with the package: the command line reads
+`textebm.energies.registry` while it builds its parser, and `textebm --help` should not wait
+seconds for torch and transformers.
+"""
 
-__all__ = [
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+# Exported name -> the submodule that defines it.
+_EXPORTS = {
+    "CausalLMEnergy": "causal_lm",
+    "ClassifierEnergy": "classifier",
+    "Condition": "base",
+    "Conditionals": "base",
+    "Cost": "base",
+    "ElectricEnergy": "electric",
+    "Energy": "base",
+    "EnergyOutput": "base",
+    "MaskedLMEnergy": "masked_lm",
+    "ScoredText": "masked_lm",
+    "SequenceError": "masked_lm",
+}
+
+__all__ = [  # literal, so that linters and type checkers see the names
     "CausalLMEnergy",
     "ClassifierEnergy",
     "Condition",
@@ -19,3 +38,23 @@ __all__ = [
     "ScoredText",
     "SequenceError",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:
+    from textebm.energies.base import Condition, Conditionals, Cost, Energy, EnergyOutput
+    from textebm.energies.causal_lm import CausalLMEnergy
+    from textebm.energies.classifier import ClassifierEnergy
+    from textebm.energies.electric import ElectricEnergy
+    from textebm.energies.masked_lm import MaskedLMEnergy, ScoredText, SequenceError
