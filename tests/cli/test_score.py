@@ -275,7 +275,7 @@ def test_electric_energy_writes_one_pass_records(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--whole-word"], "--whole-word is for masked LMs; --energy electric masks nothing"),
+        (["--whole-word"], "--whole-word is for masked LMs, not --energy electric"),
         (["--batch-tokens", "0"], "--batch-tokens must be positive"),
         (["{long}"], "line 2: 212 tokens, more than the model's maximum of 128; pass --truncate"),
         (["{empty}"], "line 2: no tokens to score"),
