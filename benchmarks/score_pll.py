@@ -99,8 +99,12 @@ def worker(args: argparse.Namespace) -> None:
         result["matmul_gflops"] = [before, matmul_rate(threads=args.threads)]
         result["scores"] = [-sum(row) for row in terms]
     else:
-        energy = MaskedLMEnergy(model, tokenizer, kind="norm", batch_tokens=args.batch_tokens)
-        energy.score_texts([" ".join(sentences[0].split()[:8])])  # warm-up, untimed
+        energy = MaskedLMEnergy(
+            model, tokenizer, kind="norm", batch_tokens=args.batch_tokens, compile=args.compile
+        )
+        start = time.perf_counter()
+        energy.score_texts([" ".join(sentences[0].split()[:8])])  # warm-up (compiles), untimed
+        result["warmup_seconds"] = time.perf_counter() - start
         rate_before = matmul_rate(threads=args.threads)
         before = energy.cost.snapshot()
         start = time.perf_counter()
@@ -200,6 +204,7 @@ def report_methods(
         "minicons": f"minicons (batch {args.minicons_batch})",
         "naive": "naive loop (textebm ref.)",
         "textebm": f"textebm (batch_tokens {args.batch_tokens})",
+        "textebm compiled": "textebm, compile=True",
     }
     for name, run in runs.items():
         rate = gflop / run["seconds"]
@@ -229,29 +234,31 @@ def report_methods(
         "the unpadded minimum)"
     )
 
-    ours = runs["textebm"]
-    say()
+    for side in [name for name in runs if name.startswith("textebm")]:
+        say()
+        compare_textebm(side, runs, gflop, say)
+
+
+def compare_textebm(side: str, runs: dict[str, dict], gflop: float, say) -> None:
+    """One textebm row against the references: ratios (or why none), score differences, goal."""
+    ours = runs[side]
+    if "warmup_seconds" in ours:
+        say(f"{side}: untimed warm-up on one short sentence took {ours['warmup_seconds']:.1f} s")
     for name in ("minicons", "naive"):
         if name in runs:
             ratio = runs[name]["seconds"] / ours["seconds"]
             figure = refusal([ours, runs[name]]) or f"{ratio:.2f}x"
-            say(f"textebm / {name} throughput (in-process, after warm-up): {figure}")
-    if "naive" in runs:
-        diff = max(abs(a - b) for a, b in zip(ours["scores"], runs["naive"]["scores"], strict=True))
-        say(f"max |score difference| textebm vs naive:    {diff:.2e}")
-    diff = max(abs(a - b) for a, b in zip(ours["scores"], runs["minicons"]["scores"], strict=True))
-    say(
-        f"max |score difference| textebm vs minicons: {diff:.2e} "
-        "(sentence log-likelihood = -energy vs minicons' summed log-probabilities)"
-    )
+            say(f"{side} / {name} throughput (in-process, after warm-up): {figure}")
+    for name in ("naive", "minicons"):
+        if name in runs:
+            pairs = zip(ours["scores"], runs[name]["scores"], strict=True)
+            say(f"max |score difference| {side} vs {name}: {max(abs(a - b) for a, b in pairs):.2e}")
+    goal = f"{side} goal (useful work >= {USEFUL_GOAL:.0%} of the matmul rate)"
     if why := refusal([ours]):
-        say(f"goal (useful work >= {USEFUL_GOAL:.0%} of the matmul rate): not judged, {why}")
+        say(f"{goal}: not judged, {why}")
     else:
         fraction = gflop / ours["seconds"] / reference_rate(ours)
-        verdict = "MET" if fraction >= USEFUL_GOAL else "NOT MET"
-        say(
-            f"goal (useful work >= {USEFUL_GOAL:.0%} of the matmul rate): {fraction:.0%}, {verdict}"
-        )
+        say(f"{goal}: {fraction:.0%}, {'MET' if fraction >= USEFUL_GOAL else 'NOT MET'}")
 
 
 def cli_check(
@@ -266,48 +273,54 @@ def cli_check(
     """The acceptance check: whole `textebm score` processes against whole minicons processes,
     each on all sentences minus the same on the first sentence alone, so that interpreter start,
     imports, model loading and one-time compilation mostly cancel."""
+    variants = {"textebm score": [], "textebm score --compile": ["--compile"]}
+    if not args.cli_compile:
+        del variants["textebm score --compile"]
     wall: dict[tuple[str, int], dict] = {}
     for n in (len(sentences), 1):
         text_file, json_file = work / f"cli-{n}.txt", work / f"cli-{n}.json"
         text_file.write_text("".join(line + "\n" for line in sentences[:n]))
         json_file.write_text(json.dumps(sentences[:n]))
-        note(f"`textebm score` on {n} sentence(s) ...")
-        output = work / f"cli-{n}.jsonl"
-        cli = timed(f"textebm score ({n})", cli_command(args, text_file, output), False)
-        cli["scores"] = [-json.loads(line)["energy"] for line in output.read_text().splitlines()]
-        wall["textebm", n] = cli
+        for side, flags in variants.items():
+            note(f"`{side}` on {n} sentence(s) ...")
+            output = work / f"cli-{n}.jsonl"
+            command = [*cli_command(args, text_file, output), *flags]
+            run = wall[side, n] = timed(f"{side} ({n})", command, False)
+            run["scores"] = [
+                -json.loads(line)["energy"] for line in output.read_text().split("\n")[:-1]
+            ]
         note(f"minicons process on {n} sentence(s) ...")
         batch = ["--batch-size", str(args.minicons_batch)]
         wall["minicons", n] = timed(
-            f"minicons process ({n})", minicons_command(args, "run", json_file, *batch)
+            f"minicons ({n})", minicons_command(args, "run", json_file, *batch)
         )
     n = len(sentences)
     say()
     say(
-        f"acceptance check: whole processes, `textebm score FILE --model DIR --device cpu -o OUT` "
+        "acceptance check: whole processes, `textebm score FILE --model DIR --device cpu -o OUT` "
         f"vs minicons (batches of {args.minicons_batch}, no warm-up), on {n} sentences and on the "
         "first one alone:"
     )
     for (side, count), run in wall.items():
         say(
-            f"  {side:<9}{count:>3} sentence(s): {run['wall']:7.1f} s wall, "
+            f"  {side:<24}{count:>3} sentence(s): {run['wall']:7.1f} s wall, "
             f"others {run['other_cores']:.2f} cores, tries {run['attempts']}"
         )
-    diff = max(
-        abs(a - b) for a, b in zip(wall["textebm", n]["scores"], library_scores, strict=True)
-    )
-    say(f"  max |score difference| `textebm score` vs the library run: {diff:.2e}")
-    ours = wall["textebm", n]["wall"] - wall["textebm", 1]["wall"]
     theirs = wall["minicons", n]["wall"] - wall["minicons", 1]["wall"]
-    if why := refusal(list(wall.values())):
-        say(f"`textebm score` / minicons, each minus its one-sentence run: {why}")
-        return
-    ratio = theirs / ours
-    verdict = "MET" if ratio >= CLI_GOAL else "NOT MET"
-    say(
-        f"`textebm score` / minicons, each minus its one-sentence run: {theirs:.1f} s / "
-        f"{ours:.1f} s = {ratio:.2f}x (goal >= {CLI_GOAL:.1f}x: {verdict})"
-    )
+    for side in variants:
+        pairs = zip(wall[side, n]["scores"], library_scores, strict=True)
+        diff = max(abs(a - b) for a, b in pairs)
+        say(f"  max |score difference| `{side}` vs the library run: {diff:.2e}")
+        ours = wall[side, n]["wall"] - wall[side, 1]["wall"]
+        label = f"`{side}` / minicons, each minus its one-sentence run"
+        if why := refusal([wall[side, n], wall[side, 1], wall["minicons", n], wall["minicons", 1]]):
+            say(f"{label}: {why}")
+            continue
+        verdict = "MET" if theirs / ours >= CLI_GOAL else "NOT MET"
+        say(
+            f"{label}: {theirs:.1f} s / {ours:.1f} s = {theirs / ours:.2f}x "
+            f"(goal >= {CLI_GOAL:.1f}x: {verdict})"
+        )
 
 
 def long_sentence_memory(args, timed, long_file, long_length, budgets, runs, say, note) -> None:
@@ -363,7 +376,15 @@ def parse_args() -> argparse.Namespace:
         help="token budgets for the long sentence, comma-separated; empty to skip",
     )
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument(
+        "--skip-compiled", action="store_true", help="leave out textebm with compile=True"
+    )
     parser.add_argument("--skip-cli", action="store_true", help="skip the `textebm score` check")
+    parser.add_argument(
+        "--cli-compile",
+        action="store_true",
+        help="also time `textebm score --compile` in the command-line check",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-load", type=float, default=0.7)
     parser.add_argument("--max-wait", type=float, default=900)
@@ -384,6 +405,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--model-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--sentences", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--probe", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--compile", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
@@ -430,6 +452,10 @@ def main() -> None:
     runs["textebm"] = timed(
         "textebm", textebm_command(args, "textebm", files["short"], batch_tokens=args.batch_tokens)
     )
+    if not args.skip_compiled:
+        note("textebm, compile=True ...")
+        command = textebm_command(args, "textebm", files["short"], batch_tokens=args.batch_tokens)
+        runs["textebm compiled"] = timed("textebm compiled", [*command, "--compile"])
     report_methods(args, runs, lengths, len(sentences), say)
     if not args.skip_cli:
         cli_check(args, timed, work, sentences, runs["textebm"]["scores"], say, note)
