@@ -3,14 +3,21 @@
     . .venv/bin/activate && python benchmarks/score_pll.py [--results benchmarks/RESULTS-score.md]
 
 One run scores the same PTB test sentences (lines shuffled with random.Random(0), the first
---n-sentences) three ways, each in a fresh process so that peak memory does not mix:
+--n-sentences) four ways, each in a fresh process so that peak memory does not mix:
 
   minicons  MaskedLMScorer(model_dir, "cpu").sequence_score(batch of 16, PLL_metric="original"),
             per-token log-probabilities summed; runs in the benchmark-only env .bench-venv
             (transformers < 5; see benchmarks/README.md), which this script creates if missing;
   naive     textebm.energies.reference.naive_masked_lm_energies: one masked copy, one full
             forward pass at a time;
-  textebm   MaskedLMEnergy(model, tokenizer, kind="norm", batch_tokens=N).score_texts(...).
+  textebm   MaskedLMEnergy(model, tokenizer, kind="norm", batch_tokens=N).score_texts(...),
+            eagerly and with compile=True.
+
+Each method's useful GFLOP/s (`useful_gflop`) is stated as a fraction of the pinned matrix-product
+rate (textebm.hardware.matmul_rate) timed in its own process just before and after its timed
+section. The acceptance check then times whole `textebm score` and minicons processes on all the
+sentences, each minus its own run on the first sentence alone (start-up, loading and compilation
+mostly cancel), and wants textebm >= 2.0x minicons.
 
 The model is BERT-base-shaped (12 layers, hidden 768, 12 heads, vocabulary 30,522) with seeded
 random weights, saved as safetensors under ~/.cache/textebm-bench with a word-level `vocab.txt`
@@ -19,7 +26,8 @@ textebm under two token budgets, to show that peak memory follows the budget, no
 
 Every process uses the same number of threads (--threads, default 2). Before timing, the script
 waits (up to --max-wait seconds) for the 1-minute load average to drop below --max-load, and it
-reports how much CPU other processes used during each timed run.
+reports how much CPU other processes used during each timed run; a run still busy after its
+retries reports 'no ratio reported: machine busy during ...' instead of any ratio it enters.
 """
 
 from __future__ import annotations
