@@ -9,7 +9,9 @@ operator's share of the self CPU time, grouped: the matrix products the useful-w
 (linear layers and attention products), the elementwise and normalisation work around them
 (GELU, layer norm, softmax, residual adds, copies), and the rest (indexing, embeddings,
 Python-side overhead that no operator accounts for). The pinned matrix-product rate is measured in
-the same process, so the matrix products' own rate can be compared with it.
+the same process, so the matrix products' own rate can be compared with it. Times are self times:
+the `aten::copy_` that `addmm` makes to broadcast a linear layer's bias into its output counts as
+elementwise work, not as the matrix product.
 """
 
 from __future__ import annotations
@@ -34,10 +36,11 @@ from _score_setup import (
 # Operators by what they do; anything not listed counts as "other".
 GROUPS = {
     "matrix products": ("addmm", "mm", "bmm", "matmul", "linear", "baddbmm"),
-    "attention (SDPA kernels)": ("scaled_dot_product", "flash_attention", "_efficient_attention"),
+    "attention (SDPA kernels)": ("scaled_dot_product", "flash_attention", "efficient_attention"),
     "elementwise & normalisation": (
         "gelu",
         "layer_norm",
+        "native_layer_norm",
         "softmax",
         "add",
         "mul",
@@ -55,9 +58,11 @@ GROUPS = {
 
 
 def group_of(name: str) -> str:
-    bare = name.removeprefix("aten::")
+    """The group of an operator: the first whose names start the operator's name (after
+    `aten::` and any leading underscore: `_scaled_dot_product_flash_attention_for_cpu`)."""
+    bare = name.removeprefix("aten::").lstrip("_")
     for group, names in GROUPS.items():
-        if any(bare == n or bare.startswith(n) for n in names):
+        if any(bare.startswith(n) for n in names):
             return group
     return "other"
 
