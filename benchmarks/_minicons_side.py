@@ -8,21 +8,30 @@ minicons, and prints one JSON object on standard output.
     .bench-venv/bin/python benchmarks/_minicons_side.py check MODEL_DIR SENTENCES.json PROBE.pt
     .bench-venv/bin/python benchmarks/_minicons_side.py score MODEL_DIR SENTENCES.json \
         [--batch-size 16] [--threads 2]
+    .bench-venv/bin/python benchmarks/_minicons_side.py run MODEL_DIR SENTENCES.json [...]
 
 `check` reports the token ids minicons scores (padding removed), the library versions, and saves
 the model's logits on the first sentence (unmasked) to PROBE.pt so the caller can compare weights.
 `score` times `MaskedLMScorer.sequence_score(batch, PLL_metric="original")` over batches of
 `--batch-size` sentences, per-token log-probabilities summed, after one untimed warm-up call, and
-reports the scores, the seconds, and the process's peak resident memory.
+reports the scores, the seconds, the process's peak resident memory, and the pinned matrix-product
+rate (`textebm.hardware.matmul_rate`, loaded from its file: textebm is not installed in this env)
+measured in this process just before and just after the timed loop.
+`run` scores the sentences the same way with no warm-up and no timing: the caller times the whole
+process, as it times the `textebm score` command.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import resource
 import sys
 import time
+from pathlib import Path
+
+HARDWARE = Path(__file__).resolve().parent.parent / "src" / "textebm" / "hardware.py"
 
 
 def rss_mb() -> float:
@@ -39,9 +48,17 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def matmul_rate(threads: int) -> float:
+    """textebm.hardware.matmul_rate with its pinned defaults, from textebm's source file."""
+    spec = importlib.util.spec_from_file_location("textebm_hardware", HARDWARE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.matmul_rate(threads=threads)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["check", "score"])
+    parser.add_argument("mode", choices=["check", "score", "run"])
     parser.add_argument("model_dir")
     parser.add_argument("sentences", help="JSON file: a list of sentences")
     parser.add_argument("probe", nargs="?", help="check: where to save the probe logits")
@@ -88,15 +105,24 @@ def main() -> None:
                 batch, reduction=lambda x: x.sum(0).item(), PLL_metric="original"
             )
 
+        def score_all() -> list[float]:
+            scores: list[float] = []
+            for begin in range(0, len(sentences), args.batch_size):
+                scores.extend(score(sentences[begin : begin + args.batch_size]))
+            return scores
+
+        if args.mode == "run":
+            json.dump({"scores": score_all()}, sys.stdout)
+            return
         score([" ".join(sentences[0].split()[:8])])  # warm-up, untimed
+        before = matmul_rate(args.threads)
         start = time.perf_counter()
-        scores: list[float] = []
-        for begin in range(0, len(sentences), args.batch_size):
-            scores.extend(score(sentences[begin : begin + args.batch_size]))
+        scores = score_all()
         seconds = time.perf_counter() - start
         result = {
             "scores": scores,
             "seconds": seconds,
+            "matmul_gflops": [before, matmul_rate(args.threads)],
             "rss_loaded_mb": rss_loaded,
             "peak_rss_mb": peak_rss_mb(),
             "threads": torch.get_num_threads(),
