@@ -11,6 +11,8 @@ from textebm.cli.main import main
 
 @pytest.mark.slow
 def test_demo_separates_grammatical_from_corrupted(tmp_path, capsys, monkeypatch):
+    from textebm.data.grammar import default_grammar
+
     monkeypatch.setenv("CI", "1")
     output = tmp_path / "demo"
     args = ["demo", "--output", str(output), "--max-steps", "400"]
@@ -30,6 +32,8 @@ def test_demo_separates_grammatical_from_corrupted(tmp_path, capsys, monkeypatch
     for name in ("mh", "gibbs"):
         assert 0 <= sampling[name]["novel_transition_rate"] <= sampling[name]["acceptance_rate"]
         assert 0 < sampling[name]["fraction_grammatical"] <= 1
+        lengths = {int(n) for n in sampling[name]["word_counts"]}  # JSON keys are strings
+        assert lengths <= set(default_grammar().length_distribution())
     assert "degenerate Gibbs" in report
     assert (output / "model" / "model.safetensors").exists()
     # test sentences are held out: none occurs in the training corpus
