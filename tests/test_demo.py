@@ -11,6 +11,8 @@ from textebm.cli.main import main
 
 @pytest.mark.slow
 def test_demo_separates_grammatical_from_corrupted(tmp_path, capsys, monkeypatch):
+    from textebm.data.grammar import default_grammar
+
     monkeypatch.setenv("CI", "1")
     output = tmp_path / "demo"
     args = ["demo", "--output", str(output), "--max-steps", "400"]
@@ -30,6 +32,8 @@ def test_demo_separates_grammatical_from_corrupted(tmp_path, capsys, monkeypatch
     for name in ("mh", "gibbs"):
         assert 0 <= sampling[name]["novel_transition_rate"] <= sampling[name]["acceptance_rate"]
         assert 0 < sampling[name]["fraction_grammatical"] <= 1
+        lengths = {int(n) for n in sampling[name]["word_counts"]}  # JSON keys are strings
+        assert lengths <= set(default_grammar().length_distribution())
     assert "degenerate Gibbs" in report
     assert (output / "model" / "model.safetensors").exists()
     # test sentences are held out: none occurs in the training corpus
@@ -65,8 +69,42 @@ def test_sample_lengths_follow_the_grammar():
     from textebm.demo_sampling import sample_lengths
 
     grammar = default_grammar()
-    lengths = sample_lengths(grammar, 4000, seed=0, wrap=2)
-    assert lengths == sample_lengths(grammar, 4000, seed=0, wrap=2)
-    assert min(lengths) >= 2 + min(grammar.length_distribution())
-    mean = sum(lengths) / len(lengths) - 2
-    assert mean == pytest.approx(grammar.mean_length(), abs=0.1)
+    lengths = sample_lengths(grammar, 4000, seed=0)
+    assert lengths == sample_lengths(grammar, 4000, seed=0)
+    assert set(lengths) == set(grammar.length_distribution())
+    assert sum(lengths) / len(lengths) == pytest.approx(grammar.mean_length(), abs=0.1)
+
+
+@pytest.fixture(scope="module")
+def grammar_mlm_dir(tmp_path_factory):
+    """A random tiny masked LM over the grammar's words, saved as the demo saves its model."""
+    import torch
+    from transformers import BertForMaskedLM
+
+    from textebm.data.grammar import default_grammar
+    from textebm.models.tiny import tiny_bert_config, wordlevel_tokenizer
+
+    tokenizer = wordlevel_tokenizer(default_grammar().vocabulary(), model_max_length=32)
+    config = tiny_bert_config(len(tokenizer), pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(0)  # from_config draws from the global RNG
+    folder = tmp_path_factory.mktemp("grammar-mlm")
+    BertForMaskedLM(config).eval().save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_every_sampled_chain_has_a_length_the_grammar_produces(grammar_mlm_dir):
+    """End to end through the demo's sampling stage: the words of every kept sample are counted
+    from its decoded text. Chains two tokens too long (special tokens counted twice) reach 13
+    or 14 words, which no sentence of the grammar has, so they could never be grammatical."""
+    from textebm.data.grammar import default_grammar
+    from textebm.demo_sampling import run_sampling
+
+    chains = 64  # enough that the longest lengths (11, 12: p = 0.09) are drawn
+    results = run_sampling(grammar_mlm_dir, chains, burn_in=1, sweeps=2, thin=1, seed=0)
+    possible = set(default_grammar().length_distribution())
+    for name in ("mh", "gibbs"):
+        counts = results[name]["word_counts"]
+        assert sum(counts.values()) == results[name]["samples"] == 2 * chains
+        assert set(counts) <= possible, f"{name} sampled lengths {sorted(set(counts) - possible)}"
+        assert max(counts) == max(possible)  # the long tail is sampled, not cut off

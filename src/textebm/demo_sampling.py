@@ -11,25 +11,33 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 
 import torch
 
 
-def sample_lengths(grammar, chains: int, seed: int, wrap: int) -> list[int]:
-    """Token lengths (special tokens included: `wrap` of them) drawn from p(sentence length)."""
+def sample_lengths(grammar, chains: int, seed: int) -> list[int]:
+    """Sentence lengths in words, drawn from p(sentence length).
+
+    These are what `samplers.start.from_lengths` takes: it counts tokens without the special
+    tokens it wraps them in, and the demo's word-level tokenizer gives one token per word.
+    """
     distribution = grammar.length_distribution()
     rng = random.Random(seed)
-    words = rng.choices(list(distribution), weights=list(distribution.values()), k=chains)
-    return [n + wrap for n in words]
+    return rng.choices(list(distribution), weights=list(distribution.values()), k=chains)
 
 
 def judge(grammar, texts: list[str]) -> dict:
     """Fraction grammatical and mean exact log p of the grammatical ones (nats per sentence)."""
     log_probs = [grammar.log_prob(text) for text in texts]
     finite = [lp for lp in log_probs if math.isfinite(lp)]
+    # Words per sample, read back from the text: a length the grammar never produces is a
+    # sampling bug (chains started at the wrong length), not the model's fault.
+    word_counts = Counter(len(text.split()) for text in texts)
     return {
         "samples": len(texts),
         "distinct": len(set(texts)),
+        "word_counts": dict(sorted(word_counts.items())),
         "fraction_grammatical": len(finite) / len(texts),
         "mean_log_prob_grammatical": sum(finite) / len(finite) if finite else None,
     }
@@ -44,8 +52,7 @@ def run_sampling(model_dir, chains: int, burn_in: int, sweeps: int, thin: int, s
 
     grammar = default_grammar()
     model, tokenizer = load_masked_lm(str(model_dir))
-    wrap = tokenizer.num_special_tokens_to_add()  # [CLS] and [SEP]
-    lengths = sample_lengths(grammar, chains, seed, wrap)
+    lengths = sample_lengths(grammar, chains, seed)
     results = {"reference_mean_log_prob": -grammar.entropy()}
     kernels = {
         "mh": MetropolisHastings(MaskedLMEnergy(model, tokenizer, kind="raw")),
