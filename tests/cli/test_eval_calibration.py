@@ -193,15 +193,51 @@ def test_sentence_pairs(classifier_dir, classifier, data, tmp_path, monkeypatch,
     assert summary["raw"]["nll"] != pytest.approx(alone.nll, abs=1e-5)  # the pair was read
 
 
+def test_scalar_energy_head_joins_the_ood_report(data, tmp_path, monkeypatch, capsys):
+    """A classifier saved with its scalar energy head (`energy_head/`): its AUROC is reported too,
+    equal to that of the head's energies scored through `ClassifierEnergy`."""
+    from textebm.energies import ClassifierEnergy
+    from textebm.models.loading import load_classifier
+    from textebm.models.tiny import build_tiny_classifier
+
+    folder = build_tiny_classifier(
+        tmp_path / "with_head", num_labels=3, energy_head=True, init_scale=20.0
+    )
+    rows = data["rows"][:20]
+    dev = _tsv(tmp_path / "dev.tsv", rows)
+    ood_texts = _sentences(10, seed=8)
+    ood = tmp_path / "ood.txt"
+    ood.write_text("\n".join(ood_texts) + "\n")
+    args = [
+        "--model",
+        str(folder),
+        "--data",
+        str(dev),
+        "--ood",
+        str(ood),
+        "-o",
+        str(tmp_path / "r"),
+    ]
+    code, _, err = _eval([*args, "--resamples", "20"], monkeypatch, capsys)
+    assert code == 0, err
+    report = json.loads((tmp_path / "r" / "summary.json").read_text())["ood_auroc"]["auroc"]
+    assert set(report) == {"msp", "hidden", "sharp-hidden", "scalar"}
+    model, tokenizer, head = load_classifier(str(folder), device="cpu")
+    energy = ClassifierEnergy(model, tokenizer, kind="scalar", head=head)
+    inside = torch.tensor([item.energy for item in energy.score_texts([t for t, _ in rows])])
+    outside = torch.tensor([item.energy for item in energy.score_texts(ood_texts)])
+    assert report["scalar"] == pytest.approx(auroc(inside, outside), abs=1e-6)
+
+
 def test_logits_batched_by_length_keep_order_and_truncate(classifier):
     from textebm.eval.calibration_report import classifier_logits
 
     texts = _sentences(9, seed=6)
-    batched, truncated = classifier_logits(*classifier, texts, batch_size=4)
-    assert truncated == 0
+    batched, truncated, scalar = classifier_logits(*classifier, texts, batch_size=4)
+    assert truncated == 0 and scalar is None
     assert batched.double() == pytest.approx(_logits(classifier, texts), abs=1e-4)
     # max_length counts [CLS] and [SEP]: 4 keeps two words of each text.
-    cut, truncated = classifier_logits(*classifier, texts, batch_size=4, max_length=4)
+    cut, truncated, _ = classifier_logits(*classifier, texts, batch_size=4, max_length=4)
     assert truncated == sum(len(t.split()) > 2 for t in texts) > 0
     short = [" ".join(t.split()[:2]) for t in texts]
     assert cut.double() == pytest.approx(_logits(classifier, short), abs=1e-4)

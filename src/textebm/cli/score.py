@@ -1,4 +1,4 @@
-"""`textebm score`: energies of sentences under a masked or causal LM, as JSON Lines.
+"""`textebm score`: energies of sentences under a masked or causal LM or a classifier (JSONL).
 
 Runs on one process, or sharded over many when started by `accelerate launch` or `torchrun`; the
 output is the same either way: one record per input line, in input order.
@@ -11,11 +11,13 @@ import json
 import math
 import sys
 
+CLASSIFIER_ENERGIES = ("scalar", "hidden", "sharp-hidden")
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "score",
-        help="score sentences with a masked- or causal-LM energy",
+        help="score sentences with an LM's or a classifier's energy",
         description="Score each line of INPUT with an LM's energy (lower = more probable) "
         'and write JSON Lines: {"text", "energy", "n_tokens", "n_unk", "tokens", '
         '"token_energies"}; n_unk counts the unknown tokens ([UNK]), which are scored like any '
@@ -28,14 +30,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--model",
         required=True,
-        help="hub id or local folder of a masked LM (of a causal LM for --energy clm)",
+        help="hub id or local folder of a masked LM (of a causal LM for --energy clm, of a "
+        "classifier for scalar, hidden and sharp-hidden)",
     )
     parser.add_argument(
         "--energy",
-        choices=["norm", "raw", "clm"],
+        choices=["norm", "raw", "clm", *CLASSIFIER_ENERGIES],
         default="norm",
         help="norm: negative pseudo-log-likelihood; raw: negative summed logits; clm: a causal "
-        "LM's negative log-likelihood of bos + sentence + eos (eos scored, in tokens)",
+        "LM's negative log-likelihood of bos + sentence + eos (eos scored, in tokens); scalar, "
+        "hidden (-logsumexp of the logits), sharp-hidden (-max of the logits): a classifier's "
+        "energies, one per sentence (token_energies empty)",
     )
     parser.add_argument(
         "--whole-word",
@@ -70,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--batch-tokens must be positive, not {args.batch_tokens}")
     if not 0 < args.temperature < math.inf:
         raise UsageError(f"--temperature must be positive and finite, not {args.temperature}")
-    if args.energy == "clm" and args.whole_word:
-        raise UsageError("--whole-word is for masked LMs; --energy clm scores every token")
+    if args.energy not in ("norm", "raw") and args.whole_word:
+        raise UsageError(f"--whole-word is for masked LMs, not --energy {args.energy}")
     check_output(args.output, inputs=(args.input,))  # before the work, not after it
     texts = read_sentences(args.input)
     quiet_libraries()
@@ -79,7 +84,16 @@ def run(args: argparse.Namespace) -> int:
 
     state = PartialState(cpu=args.device == "cpu")
     device = pick_device(args.device) if args.device else state.device
-    if args.energy == "clm":
+    if args.energy in CLASSIFIER_ENERGIES:
+        from textebm.energies.classifier import ClassifierEnergy
+        from textebm.models.loading import load_classifier
+
+        need_head = args.energy == "scalar"
+        model, tokenizer, head = load_classifier(args.model, device=device, need_head=need_head)
+        energy = ClassifierEnergy(
+            model, tokenizer, args.energy, head, args.temperature, args.batch_tokens
+        )
+    elif args.energy == "clm":
         model, tokenizer = load_causal_lm(args.model, device=device)
         energy = CausalLMEnergy(
             model, tokenizer, temperature=args.temperature, batch_tokens=args.batch_tokens

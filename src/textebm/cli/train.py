@@ -1,4 +1,4 @@
-"""`textebm train tokenizer|mlm|clm`: train a tokenizer or a model.
+"""`textebm train tokenizer|mlm|clm|classifier`: train a tokenizer or a model.
 
 Each sub-command's flags are generated from its configuration dataclass: one flag per field, its
 help text from the field's metadata. A recipe is registered in `RECIPES` by its config class and
@@ -15,6 +15,7 @@ import typing
 from typing import Any
 
 from textebm.data.tokenizers import TokenizerConfig
+from textebm.recipes.classifier_config import ClassifierConfig
 from textebm.recipes.config import ClmConfig, MlmConfig, load_config
 
 # sub-command: (config class, "module:function" taking the config, one-line description)
@@ -28,6 +29,12 @@ RECIPES: dict[str, tuple[type, str, str]] = {
         ClmConfig,
         "textebm.recipes.clm:train_clm",
         "a causal LM (GPT-2, eos at each line end), saved for AutoModelForCausalLM",
+    ),
+    "classifier": (
+        ClassifierConfig,
+        "textebm.recipes.classifier:train_classifier",
+        "a text classifier on labelled TSV, optionally joint with an energy trained by NCE, "
+        "saved for AutoModelForSequenceClassification",
     ),
 }
 

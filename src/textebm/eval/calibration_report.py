@@ -18,6 +18,7 @@ import torch
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from textebm.energies.classifier import classify, energy_from_outputs
 from textebm.eval.calibration import (
     N_BINS,
     TemperatureMethod,
@@ -69,8 +70,10 @@ def classifier_logits(
     pairs: Sequence[str] | None = None,
     batch_size: int = 32,
     max_length: int | None = None,
-) -> tuple[torch.Tensor, int]:
-    """Logits f(x): (n, C) float32 on the CPU, in input order, and how many inputs were truncated.
+    head: torch.nn.Module | None = None,
+) -> tuple[torch.Tensor, int, torch.Tensor | None]:
+    """Logits f(x): (n, C) float32 on the CPU, in input order; how many inputs were truncated;
+    and, given the classifier's scalar energy head, its energies g(h): (n,) float32, else None.
 
     Inputs longer than `max_length` tokens (default: the model's limit) are cut, as classifiers
     are trained; texts are batched by length so that little compute goes on padding.
@@ -82,6 +85,7 @@ def classifier_logits(
     order = sorted(range(len(texts)), key=lambda i: lengths[i])
     device = next(model.parameters()).device
     out = torch.empty(len(texts), model.config.num_labels)
+    scalar = torch.empty(len(texts)) if head is not None else None
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
@@ -93,8 +97,11 @@ def classifier_logits(
                 max_length=max_length,
                 return_tensors="pt",
             ).to(device)
-            out[chunk] = model(**batch).logits.float().cpu()
-    return out, sum(length > max_length for length in lengths)
+            logits, cls_hidden = classify(model, batch, need_hidden=head is not None)
+            out[chunk] = logits.float().cpu()
+            if head is not None:
+                scalar[chunk] = energy_from_outputs("scalar", logits, cls_hidden, head).cpu()
+    return out, sum(length > max_length for length in lengths), scalar
 
 
 def reliability_png(
@@ -185,10 +192,12 @@ def summarise(
     config: CalibrationConfig,
     ood_logits: torch.Tensor | None = None,
     in_logits: torch.Tensor | None = None,
+    scalar: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> dict:
     """The summary's numbers: the temperature fitted on (fit_logits: (m, C), fit_labels: (m,)),
     raw and scaled metrics with bootstrap intervals on (report_logits: (n, C), report_labels),
-    and, given ood_logits: (k, C), the AUROC of each outlier score against in_logits' scores."""
+    and, given ood_logits: (k, C), the AUROC of each outlier score against in_logits' scores
+    (in_logits default to report_logits); `scalar`, (in, out) scalar-head energies, adds its."""
     temperature = fit_temperature(fit_logits, fit_labels, config.temperature_method, config.n_bins)
     summary: dict = {
         "temperature": temperature,
@@ -212,11 +221,14 @@ def summarise(
     if ood_logits is not None:
         inside = outlier_scores(in_logits if in_logits is not None else report_logits)
         outside = outlier_scores(ood_logits)
+        if scalar is not None:
+            inside["scalar"], outside["scalar"] = scalar
         summary["ood_auroc"] = {
             "n_in": len(next(iter(inside.values()))),
             "n_out": len(ood_logits),
             "score": "higher = more out-of-distribution: msp is minus the max softmax "
-            "probability, hidden = -logsumexp f(x), sharp-hidden = -max f(x)",
+            "probability, hidden = -logsumexp f(x), sharp-hidden = -max f(x), scalar = the "
+            "classifier's scalar energy head (when it has one)",
             "auroc": {name: auroc(inside[name], outside[name]) for name in inside},
         }
     return summary
@@ -242,7 +254,7 @@ def calibration_report(config: CalibrationConfig) -> dict:
     from textebm.data.files import atomic_write, check_output, write_json
     from textebm.data.labelled import parse_label_names, read_labelled
     from textebm.errors import UsageError
-    from textebm.models.loading import load_sequence_classifier
+    from textebm.models.loading import load_classifier
 
     for flag, value in (
         ("--batch-size", config.batch_size),
@@ -278,7 +290,7 @@ def calibration_report(config: CalibrationConfig) -> dict:
         raise UsageError(f"{config.data} holds 1 row: the half-split needs 2 or more (or --fit)")
     if config.text_pair_column is not None and ood is not None:
         raise UsageError("--ood holds single sentences, but the classifier reads sentence pairs")
-    model, tokenizer = load_sequence_classifier(config.model, device=config.device)
+    model, tokenizer, head = load_classifier(config.model, device=config.device)
     num_labels = model.config.num_labels
     if label_names is not None and len(label_names) != num_labels:
         raise UsageError(
@@ -297,11 +309,12 @@ def calibration_report(config: CalibrationConfig) -> dict:
 
     def logits_of(rows):
         pairs = [r.text_pair for r in rows] if config.text_pair_column else None
+        texts = [r.text for r in rows]
         return classifier_logits(
-            model, tokenizer, [r.text for r in rows], pairs, config.batch_size, config.max_length
+            model, tokenizer, texts, pairs, config.batch_size, config.max_length, head
         )
 
-    data_logits, truncated = logits_of(data)
+    data_logits, truncated, data_scalar = logits_of(data)
     data_labels = torch.tensor([r.label for r in data])
     if fit is None:
         fit_index, report_index = half_split(len(data), config.seed)
@@ -309,17 +322,18 @@ def calibration_report(config: CalibrationConfig) -> dict:
         report_logits, report_labels = data_logits[report_index], data_labels[report_index]
         protocol = "half-split"
     else:
-        fit_logits, fit_truncated = logits_of(fit)
+        fit_logits, fit_truncated, _ = logits_of(fit)
         truncated += fit_truncated
         fit_labels = torch.tensor([r.label for r in fit])
         report_logits, report_labels = data_logits, data_labels
         protocol = "fit-then-report"
-    ood_logits = None
+    ood_logits = scalar = None
     if ood is not None:
-        ood_logits, ood_truncated = classifier_logits(
-            model, tokenizer, ood, None, config.batch_size, config.max_length
+        ood_logits, ood_truncated, ood_scalar = classifier_logits(
+            model, tokenizer, ood, None, config.batch_size, config.max_length, head
         )
         truncated += ood_truncated
+        scalar = None if head is None else (data_scalar, ood_scalar)
     numbers = summarise(
         report_logits,
         report_labels,
@@ -328,6 +342,7 @@ def calibration_report(config: CalibrationConfig) -> dict:
         config,
         ood_logits,
         in_logits=data_logits,
+        scalar=scalar,
     )
     summary = {
         "model": config.model,

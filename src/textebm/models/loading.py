@@ -127,6 +127,36 @@ def load_causal_lm(
     return model, tokenizer
 
 
+def load_classifier(
+    name: str,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype = torch.float32,
+    need_head: bool = False,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, PreTrainedModel | None]:
+    """An `AutoModelForSequenceClassification` (hub id or folder), its tokenizer, and its scalar
+    energy head (the folder's `energy_head/`, see `textebm.models.energy_head`) or None.
+
+    need_head: a folder without a head is a one-line error (the scalar energy needs one).
+    """
+    from textebm.models.energy_head import HEAD_FOLDER, EnergyHead
+
+    model, tokenizer = load_sequence_classifier(name, device, dtype)
+    head_dir = Path(name) / HEAD_FOLDER
+    head = None
+    if (head_dir / "config.json").is_file():
+        try:
+            head = EnergyHead.from_pretrained(str(head_dir), dtype=dtype)
+        except (OSError, ValueError, KeyError) as error:
+            raise _not_found(str(head_dir), error) from None
+        head = head.to(pick_device(device)).eval()
+    elif need_head:
+        raise UsageError(
+            f"{name} has no scalar energy head ({HEAD_FOLDER}/): train the classifier with "
+            "--energy scalar, or score with --energy hidden or sharp-hidden"
+        )
+    return model, tokenizer, head
+
+
 def load_sequence_classifier(
     name: str, device: str | torch.device | None = None, dtype: torch.dtype = torch.float32
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:

@@ -13,6 +13,7 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
 from transformers import (
     BertConfig,
     BertForMaskedLM,
+    BertForSequenceClassification,
     GPT2Config,
     GPT2LMHeadModel,
     PreTrainedTokenizerFast,
@@ -176,4 +177,37 @@ def build_tiny_clm(
     output_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
+    return output_dir
+
+
+def build_tiny_classifier(
+    output_dir: str | Path,
+    num_labels: int = 2,
+    energy_head: bool = False,
+    seed: int = 0,
+    init_scale: float = 1.0,
+) -> Path:
+    """Build a random tiny BERT classifier with the word-level tokenizer, saved for
+    `AutoModelForSequenceClassification`; with `energy_head`, a scalar energy head beside it
+    (`energy_head/`). Returns the folder."""
+    from textebm.models.energy_head import HEAD_FOLDER, EnergyHead, EnergyHeadConfig
+
+    tokenizer = wordlevel_tokenizer()
+    config = tiny_bert_config(
+        len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        initializer_range=0.02 * init_scale,
+        num_labels=num_labels,
+    )
+    torch.manual_seed(seed)  # from_config draws from the global RNG; seeded so builds repeat
+    model = BertForSequenceClassification(config).eval()
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)
+    if energy_head:
+        head_config = EnergyHeadConfig(
+            hidden_size=config.hidden_size, dropout=0.0, initializer_range=0.02 * init_scale
+        )
+        EnergyHead(head_config).save_pretrained(output_dir / HEAD_FOLDER)
     return output_dir
