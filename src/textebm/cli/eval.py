@@ -1,4 +1,5 @@
-"""`textebm eval`: evaluation jobs over a trained model. Today: `eval pairs` (minimal pairs)."""
+"""`textebm eval`: evaluation jobs over a trained model: `eval pairs` (minimal pairs) and
+`eval calibration` (a classifier's calibration and out-of-distribution detection)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,13 @@ import sys
 def register(subparsers: argparse._SubParsersAction) -> None:
     from textebm.energies.registry import ENERGIES, energy_help
 
-    parser = subparsers.add_parser("eval", help="evaluate a model (minimal pairs)")
+    from textebm.cli.eval_calibration import register_calibration
+
+    parser = subparsers.add_parser(
+        "eval", help="evaluate a model (minimal pairs, a classifier's calibration)"
+    )
     jobs = parser.add_subparsers(dest="job", required=True)
+    register_calibration(jobs)
     pairs = jobs.add_parser(
         "pairs",
         help="accuracy on minimal pairs: does the good sentence get the lower energy?",

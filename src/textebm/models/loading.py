@@ -142,8 +142,7 @@ def load_classifier(
     """
     from textebm.models.energy_head import HEAD_FOLDER, EnergyHead
 
-    tokenizer = load_tokenizer(name)
-    model = _load_model(AutoModelForSequenceClassification, name, device, dtype)
+    model, tokenizer = load_sequence_classifier(name, device, dtype)
     head_dir = Path(name) / HEAD_FOLDER
     head = None
     if (head_dir / "config.json").is_file():
@@ -179,3 +178,37 @@ def load_electric(
             "--energy norm or raw, for a causal LM --energy clm"
         )
     return _load_model(AutoModel, name, device, dtype), tokenizer
+
+
+def load_sequence_classifier(
+    name: str, device: str | torch.device | None = None, dtype: torch.dtype = torch.float32
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A trained `AutoModelForSequenceClassification` (hub id or folder) and its tokenizer, in eval
+    mode on `device`.
+
+    A folder whose weights lack any of the classifier's (a bare encoder or a masked LM) is an
+    error: Hugging Face would fill them with random numbers, and every metric would be noise.
+    """
+    tokenizer = load_tokenizer(name)
+    try:
+        try:
+            model, info = AutoModelForSequenceClassification.from_pretrained(
+                name, dtype=dtype, attn_implementation="sdpa", output_loading_info=True
+            )
+        except ValueError as error:
+            if "sdpa" not in str(error).lower():
+                raise
+            model, info = AutoModelForSequenceClassification.from_pretrained(
+                name, dtype=dtype, output_loading_info=True
+            )
+    except (OSError, ValueError, KeyError) as error:
+        raise _not_found(name, error) from None
+    missing = sorted(info.get("missing_keys") or ())
+    if missing:
+        kinds = ", ".join(getattr(model.config, "architectures", None) or ["unknown"])
+        raise UsageError(
+            f"model {name!r} ({kinds}) is not a trained sequence classifier: its weights lack "
+            f"{len(missing)} of the classifier's (e.g. {missing[0]}); train one with "
+            "`textebm train classifier`"
+        )
+    return model.to(pick_device(device)).eval(), tokenizer
