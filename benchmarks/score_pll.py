@@ -288,9 +288,7 @@ def cli_check(
     """The acceptance check: whole `textebm score` processes against whole minicons processes,
     each on all sentences minus the same on the first sentence alone, so that interpreter start,
     imports, model loading and one-time compilation mostly cancel."""
-    variants = {"textebm score": [], "textebm score --compile": ["--compile"]}
-    if not args.cli_compile:
-        del variants["textebm score --compile"]
+    variants: dict[str, list[str]] = {"textebm score": []}
     wall: dict[tuple[str, int], dict] = {}
     for n in (len(sentences), 1):
         text_file, json_file = work / f"cli-{n}.txt", work / f"cli-{n}.json"
@@ -395,11 +393,6 @@ def parse_args() -> argparse.Namespace:
         "--skip-compiled", action="store_true", help="leave out textebm with compile=True"
     )
     parser.add_argument("--skip-cli", action="store_true", help="skip the `textebm score` check")
-    parser.add_argument(
-        "--cli-compile",
-        action="store_true",
-        help="also time `textebm score --compile` in the command-line check",
-    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-load", type=float, default=0.7)
     parser.add_argument("--max-wait", type=float, default=900)

@@ -57,12 +57,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="cut sentences longer than the model's maximum instead of failing",
     )
-    parser.add_argument(
-        "--compile",
-        action="store_true",
-        help="compile the forward pass with torch.compile: faster per sentence after a one-time "
-        "compilation that costs as much as scoring many sentences, so for long jobs; same scores",
-    )
     parser.add_argument("--device", default=None, help="e.g. cpu, cuda:0 (default: best one)")
     parser.add_argument("-o", "--output", default="-", help="output .jsonl (default: stdout)")
     parser.set_defaults(func=run)
@@ -95,7 +89,6 @@ def run(args: argparse.Namespace) -> int:
         whole_word=args.whole_word,
         temperature=args.temperature,
         batch_tokens=args.batch_tokens,
-        compile=args.compile,
     )
     try:  # every process checks every line, so that all of them fail alike on bad input
         energy.encode(texts, truncate=args.truncate)

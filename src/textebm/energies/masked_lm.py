@@ -138,9 +138,11 @@ class MaskedLMEnergy:
     batch_tokens: token budget of one forward pass (copies x padded length).
     max_padding: largest fraction of a pass's token slots that may be padding.
     compile: run the forward pass through `torch.compile` (dynamic shapes, so the varying copy
-        counts and lengths share one compiled graph). It fuses the elementwise work between the
-        matrix products; the one-time compilation (benchmarks/score_pll.py times it) only
-        pays back on long jobs, hence opt-in. Scores equal the eager ones to float rounding.
+        counts and lengths share one compiled graph), fusing the elementwise work between the
+        matrix products. Opt-in and experimental: on the 2-core CPU of
+        benchmarks/RESULTS-score.md the compiled path ran at 0.3x the eager one's speed (the
+        dynamic-shape kernels lose more than fusion gains), so the command line does not offer
+        it; try it on a GPU. Scores equal the eager ones to float rounding.
     """
 
     def __init__(
