@@ -88,35 +88,36 @@ def test_stale_scratch_of_a_killed_writer_is_removed_a_live_ones_kept(
         live.wait()
 
 
+# `textebm score` in a subprocess that SIGKILLs itself at the last moment of its write: every
+# record is in the scratch file, which is about to be flushed and renamed. Deterministic, unlike
+# timing a kill from outside, which raced the write on a busy machine.
+_KILLED_WHILE_WRITING = """
+import os, signal, sys
+os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)
+from textebm.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 @pytest.mark.slow
 def test_sigkill_mid_write_leaves_the_old_output_and_a_scratch_the_next_run_removes(
     wordlevel_dir, tmp_path
 ):
     source = tmp_path / "in.txt"
-    source.write_text("the cat sat on the mat .\n" * 3000)
+    source.write_text("the cat sat on the mat .\n" * 20)
     out = tmp_path / "out.jsonl"
     out.write_text("previous output\n")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "textebm",
-            "score",
-            "--model",
-            str(wordlevel_dir),
-            str(source),
-            "-o",
-            str(out),
-        ],
+    args = ["score", "--model", str(wordlevel_dir), str(source), "-o", str(out)]
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_WHILE_WRITING, *args],
         env={**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"},
-        stderr=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=300,
     )
-    deadline = time.monotonic() + 120
-    while not scratch_files(tmp_path) and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    assert killed.returncode == -signal.SIGKILL
     assert out.read_text() == "previous output\n"  # the old output is untouched by the kill
+    (stale,) = scratch_files(tmp_path)  # the kill left the complete but unpublished records
+    assert len((tmp_path / stale).read_text().splitlines()) == 20
     short = tmp_path / "short.txt"
     short.write_text("the cat sat .\n")
     result = run_process(f"textebm score --model {wordlevel_dir} {short} -o {out}")

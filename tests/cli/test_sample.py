@@ -301,3 +301,53 @@ def test_every_flag_has_help():
 
     for f in dataclasses.fields(SampleConfig):
         assert len(f.metadata.get("help", "")) > 10, f.name
+
+
+def test_an_electric_target_proposed_by_a_masked_lm(
+    wordlevel_dir, electric_dir, electric, tmp_path, capsys
+):
+    """`--energy electric --proposal-model MLM`: MH with Electric as the target; the records'
+    energies are Electric's, and the command equals the library."""
+    from textebm.energies import ElectricEnergy
+    from textebm.samplers import SampleConfig, sample
+
+    out = tmp_path / "electric.jsonl"
+    settings = ["--length", "4", "--chains", "3", "--sweeps", "4", "--burn-in", "1", "--thin", "1"]
+    args = ["--model", str(electric_dir), "--energy", "electric"]
+    args += ["--proposal-model", str(wordlevel_dir), *settings, "-o", str(out)]
+    code, err = _sample(args, capsys)
+    assert code == 0, err
+    records = _records(out)
+    target = ElectricEnergy(*electric)
+    ids = [[target.tokenizer.cls_token_id, *r["token_ids"], target.tokenizer.sep_token_id]
+           for r in records]
+    with torch.no_grad():
+        expected = target(torch.tensor(ids), torch.ones(len(ids), 6, dtype=torch.long)).energy
+    assert [r["energy"] for r in records] == pytest.approx(expected.tolist(), abs=1e-4)
+    config = SampleConfig(
+        model=str(electric_dir), energy="electric", proposal_model=str(wordlevel_dir),
+        length="4", chains=3, sweeps=4, burn_in=1, thin=1,
+    )
+    assert sample(config, progress=False).records == records
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--energy", "electric"], "--energy electric needs --proposal-model"),
+        (["--energy", "electric", "--proposal-model", "{mlm}", "--sampler", "gibbs"],
+         "--energy electric runs with --sampler mh"),
+        (["--proposal-model", "{mlm}"], "--proposal-model is for --energy electric"),
+        (["--energy", "electric", "--proposal-model", "{wordpiece}"], "different vocabularies"),
+    ],
+)
+def test_electric_target_errors(
+    wordlevel_dir, wordpiece_dir, electric_dir, tmp_path, capsys, extra, message
+):
+    extra = [
+        a.replace("{mlm}", str(wordlevel_dir)).replace("{wordpiece}", str(wordpiece_dir))
+        for a in extra
+    ]
+    args = ["--model", str(electric_dir), "--length", "4", "--chains", "2", "--sweeps", "2"]
+    code, err = _sample([*args, "--thin", "1", *extra, "-o", str(tmp_path / "o.jsonl")], capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err

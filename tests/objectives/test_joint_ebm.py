@@ -7,16 +7,18 @@ import math
 import pytest
 import torch
 
-from textebm.objectives.joint_ebm import logistic_nce_terms, residual_nce_terms
+from textebm.objectives.joint_ebm import residual_nce_terms
+from textebm.objectives.nce import logistic_nce
 
 
 def test_logistic_terms_by_hand():
-    """l = 0: -log sigma(0) = log 2 both ways; l = log 3: -log(3/4) for data, -log(1/4) noise."""
-    data, noise = logistic_nce_terms(
-        torch.tensor([0.0, math.log(3)]), torch.tensor([0.0, math.log(3)])
-    )
-    assert data.tolist() == pytest.approx([math.log(2), -math.log(0.75)])
-    assert noise.tolist() == pytest.approx([math.log(2), -math.log(0.25)])
+    """Noise logit s = 0: -log sigma(0) = log 2 both ways; s = log 3 (odds 3:1 for noise):
+    -log(3/4) for a noise item, -log(1/4) for a data item."""
+    logits = torch.tensor([0.0, math.log(3)])
+    noise = logistic_nce(logits, torch.ones(2, dtype=torch.bool))
+    data = logistic_nce(logits, torch.zeros(2, dtype=torch.bool))
+    assert noise.tolist() == pytest.approx([math.log(2), -math.log(0.75)])
+    assert data.tolist() == pytest.approx([math.log(2), -math.log(0.25)])
 
 
 @pytest.mark.parametrize(

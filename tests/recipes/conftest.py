@@ -134,23 +134,9 @@ def toy(noise_dir):
 
 
 @pytest.fixture
-def electric_module(monkeypatch):
-    """`textebm.models.electric`: the real one where it exists, else the stand-in of
-    tests/recipes/electric_stand_in.py installed under that name for the test."""
-    import importlib
-    import importlib.util
-    import sys
-    from pathlib import Path
+def electric_module():
+    """`textebm.models.electric`, its model type registered with the Auto classes."""
+    from textebm.models import electric
 
-    try:
-        module = importlib.import_module("textebm.models.electric")
-        module.register()  # with AutoModel (importing `textebm.models` does it too)
-        return module
-    except ModuleNotFoundError:
-        pass
-    path = Path(__file__).with_name("electric_stand_in.py")
-    spec = importlib.util.spec_from_file_location("textebm.models.electric", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    monkeypatch.setitem(sys.modules, "textebm.models.electric", module)
-    return module
+    electric.register()
+    return electric

@@ -18,7 +18,8 @@ different logged value). As there, a step takes one data batch and K noise batch
 loss averaged: NCE = mean_data(data term) + sum over the K noise batches of mean(noise term),
 i.e. noise weighs K times the data. The classifier adds cross-entropy: loss = CE + lambda * NCE.
 
-All arithmetic goes through softplus, so neither term overflows for large |E|.
+Both terms are `textebm.objectives.nce.logistic_nce` (shared with Electric) on the noise logit
+E(x) + log K, so neither overflows for large |E|.
 """
 
 from __future__ import annotations
@@ -26,20 +27,8 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
-
-def logistic_nce_terms(
-    data_logits: torch.Tensor, noise_logits: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Binary logistic loss of telling data from noise, per example, unreduced.
-
-    data_logits: (n_data,) log-odds that each data example is data.
-    noise_logits: (n_noise,) log-odds that each noise example is data.
-    Returns (-log sigma(data_logits), -log(1 - sigma(noise_logits))), shapes (n_data,) and
-    (n_noise,), computed as softplus(-l) and softplus(l).
-    """
-    return F.softplus(-data_logits), F.softplus(noise_logits)
+from textebm.objectives.nce import logistic_nce
 
 
 def residual_nce_terms(
@@ -54,7 +43,7 @@ def residual_nce_terms(
     if noise_ratio < 1:
         raise ValueError(f"noise_ratio must be at least 1, not {noise_ratio}")
     log_k = math.log(noise_ratio)
-    data_terms, noise_terms = logistic_nce_terms(
-        -data_energy.float() - log_k, -noise_energy.float() - log_k
-    )
+    # The log-odds that an example is noise: log K + log p_noise - log p = E(x) + log K.
+    data_terms = logistic_nce(data_energy + log_k, torch.zeros_like(data_energy, dtype=torch.bool))
+    noise_terms = logistic_nce(noise_energy + log_k, torch.ones_like(noise_energy, dtype=torch.bool))
     return data_terms, noise_terms + log_k

@@ -5,8 +5,9 @@
     result.records[0]["text"], result.diagnostics["acceptance_rate"]
 
 The same config and seed give the same samples as the command line. Python callers may hand in
-their own energy (it proposes too, so it must be a masked-LM energy) and a `Condition`, one row
-per chain, that every call of the target receives.
+their own energy (it proposes too, so it must be a masked-LM energy), a separate target that the
+masked LM proposes for (any `Energy`, e.g. Electric), and a `Condition`, one row per chain, that
+every call of the target receives.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from textebm.energies.base import Condition
+from textebm.energies.base import Condition, Energy
 from textebm.errors import UsageError
 from textebm.samplers.config import SampleConfig
 from textebm.samplers.driver import geometric_schedule, run_chains
@@ -51,14 +52,34 @@ class SampleResult:
 
 
 def load_energy(config: SampleConfig) -> ProposalSource:
-    """The masked-LM energy `config.model` with `config.energy`, on `config.device`."""
+    """The masked-LM energy that proposes: `config.model` with `config.energy`, or, for a target
+    that cannot propose (`electric`), `config.proposal_model`; on `config.device`."""
     from textebm.energies import MaskedLMEnergy
     from textebm.models.loading import load_masked_lm, pick_device
 
     if config.model is None:
         raise UsageError("pass --model, a hub id or local folder of a masked LM")
-    model, tokenizer = load_masked_lm(config.model, device=pick_device(config.device))
-    return MaskedLMEnergy(model, tokenizer, kind=config.energy, batch_tokens=config.batch_tokens)
+    name = config.proposal_model if config.energy == "electric" else config.model
+    kind = "norm" if config.energy == "electric" else config.energy  # the proposer's own kind
+    model, tokenizer = load_masked_lm(name, device=pick_device(config.device))
+    return MaskedLMEnergy(model, tokenizer, kind=kind, batch_tokens=config.batch_tokens)
+
+
+def load_target(config: SampleConfig, proposer: ProposalSource) -> Energy | None:
+    """The target when it is not the proposer itself (`electric`), else None. Chains are built
+    with the proposer's tokenizer, so the two must share one vocabulary."""
+    if config.energy != "electric":
+        return None
+    from textebm.energies import ElectricEnergy
+    from textebm.models.loading import load_electric
+
+    model, tokenizer = load_electric(config.model, device=proposer.device)
+    if tokenizer.get_vocab() != proposer.tokenizer.get_vocab():
+        raise UsageError(
+            f"--model {config.model} and --proposal-model {config.proposal_model} have different "
+            "vocabularies; the proposer must share the target's tokenizer"
+        )
+    return ElectricEnergy(model, tokenizer, batch_tokens=config.batch_tokens)
 
 
 def lengths(spec: str, chains: int, seed: int) -> list[int]:
@@ -103,19 +124,30 @@ def build_start(config: SampleConfig, energy: ProposalSource) -> Start:
 
 
 def build_kernel(
-    config: SampleConfig, energy: ProposalSource
+    config: SampleConfig, energy: ProposalSource, target: Energy | None = None
 ) -> MetropolisHastings | DegenerateGibbs:
     """The chain kernel of `config.sampler` ("mh" or "gibbs").
 
+    energy: the masked-LM energy that proposes, and the target unless `target` is given (MH).
     Proposals (Gibbs: its conditionals) are drawn at the target temperature, which annealing
     lowers, unless `proposal_temperature` pins them: the same rule with or without truncation.
     """
     layout = {"block_size": config.block_size, "scan": config.scan, "layout": config.block_layout}
     if config.sampler == "mh":
         proposal = Proposal(config.proposal_temperature, config.top_k, config.top_p)
+        if target is not None:
+            return MetropolisHastings(
+                target,
+                temperature=config.temperature,
+                proposal=proposal,
+                source=energy,
+                **layout,
+            )
         return MetropolisHastings(
             energy, temperature=config.temperature, proposal=proposal, **layout
         )
+    if target is not None:
+        raise UsageError(f"a separate target needs --sampler mh, not {config.sampler}")
     if config.sampler == "gibbs":
         return DegenerateGibbs(
             energy,
@@ -133,16 +165,21 @@ def sample(
     energy: ProposalSource | None = None,
     condition: Condition | None = None,
     progress: bool = True,
+    target: Energy | None = None,
 ) -> SampleResult:
     """Run `config`: load the energy (unless given), build the start and the kernel, run it.
 
     energy: a masked-LM energy to use instead of loading `config.model` (its own kind,
         temperature and device then apply; `config.energy`, `batch_tokens` and `device` do not).
+    target: an energy the masked LM proposes for (MH only), instead of the one `config` names.
     condition: what the target is conditioned on, one row per chain (`Condition`), or None.
     progress: a progress bar over sweeps (never when the CI variable is set).
     """
     if energy is None:
         energy = load_energy(config)
+        target = target or load_target(config, energy)
+    if target is not None and config.sampler != "mh":
+        raise UsageError(f"a separate target needs --sampler mh, not {config.sampler}")
     device = energy.device
     start = build_start(config, energy).to(device)
     if condition is not None:
@@ -155,7 +192,7 @@ def sample(
     if config.sampler == "mask-predict":
         result = _mask_predict(config, energy, start, generator, condition)
     else:
-        result = _chains(config, energy, start, generator, condition, progress)
+        result = _chains(config, energy, start, generator, condition, progress, target)
     settings = {**dataclasses.asdict(config), "device": str(device), "torch": torch.__version__}
     result.diagnostics = {"settings": settings, **result.diagnostics}
     if config.init is not None:  # words the tokenizer does not know, for the command to report
@@ -198,8 +235,8 @@ def records(
     return out
 
 
-def _chains(config, energy, start, generator, condition, progress) -> SampleResult:
-    kernel = build_kernel(config, energy)
+def _chains(config, energy, start, generator, condition, progress, target) -> SampleResult:
+    kernel = build_kernel(config, energy, target)
     masks_before = int((start.free & (start.tokens == energy.mask_id)).sum())
     state, fill_passes = kernel.init(*start.astuple(), generator, condition=condition)
     schedule = None

@@ -21,13 +21,25 @@ class SampleConfig:
 
     # energy
     model: str | None = option(
-        None, "hub id or local folder of a masked LM (required)", "energy", metavar="MODEL"
+        None,
+        "hub id or local folder of a masked LM (of an Electric model for --energy electric; "
+        "required)",
+        "energy",
+        metavar="MODEL",
     )
     energy: str = option(
         "norm",
-        "norm: negative pseudo-log-likelihood; raw: negative summed logits",
+        "norm: negative pseudo-log-likelihood; raw: negative summed logits; electric: an "
+        "Electric model's energy, proposed by --proposal-model (MH only)",
         "energy",
-        choices=("norm", "raw"),
+        choices=("norm", "raw", "electric"),
+    )
+    proposal_model: str | None = option(
+        None,
+        "a masked LM whose conditionals propose, for a target that cannot propose itself "
+        "(--energy electric); it must share the target's vocabulary",
+        "energy",
+        metavar="MLM",
     )
     batch_tokens: int = option(8192, "token budget of one forward pass", "energy")
     device: str | None = option(
@@ -102,7 +114,7 @@ class SampleConfig:
     def __post_init__(self) -> None:
         _check_types(self)
         choices = {
-            "energy": ("norm", "raw"),
+            "energy": ("norm", "raw", "electric"),
             "sampler": SAMPLERS,
             "block_layout": ("contiguous", "scattered"),
             "scan": ("random", "systematic"),
@@ -113,7 +125,21 @@ class SampleConfig:
                 raise UsageError(
                     f"{_flag(name)} must be one of {allowed}, not {getattr(self, name)!r}"
                 )
+        electric = self.energy == "electric"
         checks = [
+            (
+                not electric or self.proposal_model is not None,
+                "--energy electric needs --proposal-model MLM: an Electric model cannot propose",
+            ),
+            (
+                not electric or self.sampler == "mh",
+                f"--energy electric runs with --sampler mh, not {self.sampler}: degenerate Gibbs "
+                "and Mask-Predict follow the proposer's conditionals and never see the target",
+            ),
+            (
+                electric or self.proposal_model is None,
+                "--proposal-model is for --energy electric; a masked LM proposes for itself",
+            ),
             (self.chains >= 1, f"--chains must be >= 1, not {self.chains}"),
             (self.sweeps >= 1, f"--sweeps must be >= 1, not {self.sweeps}"),
             (self.burn_in >= 0, f"--burn-in must be >= 0, not {self.burn_in}"),

@@ -53,7 +53,7 @@ def test_demo_rejects_bad_steps(capsys):
 
 def test_judge_counts_grammatical_samples_exactly():
     from textebm.data.grammar import default_grammar
-    from textebm.demo_sampling import judge
+    from textebm.demo.sampling import judge
 
     grammar = default_grammar()
     good = "the dog runs ."
@@ -66,7 +66,7 @@ def test_judge_counts_grammatical_samples_exactly():
 
 def test_sample_lengths_follow_the_grammar():
     from textebm.data.grammar import default_grammar
-    from textebm.demo_sampling import sample_lengths
+    from textebm.demo.sampling import sample_lengths
 
     grammar = default_grammar()
     lengths = sample_lengths(grammar, 4000, seed=0)
@@ -98,7 +98,7 @@ def test_every_sampled_chain_has_a_length_the_grammar_produces(grammar_mlm_dir):
     from its decoded text. Chains two tokens too long (special tokens counted twice) reach 13
     or 14 words, which no sentence of the grammar has, so they could never be grammatical."""
     from textebm.data.grammar import default_grammar
-    from textebm.demo_sampling import run_sampling
+    from textebm.demo.sampling import run_sampling
 
     chains = 64  # enough that the longest lengths (11, 12: p = 0.09) are drawn
     results = run_sampling(grammar_mlm_dir, chains, burn_in=1, sweeps=2, thin=1, seed=0)

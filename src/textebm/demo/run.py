@@ -144,7 +144,7 @@ def run_demo(config: DemoConfig) -> dict:
         "evaluation": evaluate(model_dir, data["test"], config.seed),
     }
     if config.sampling_chains:
-        from textebm.demo_sampling import run_sampling
+        from textebm.demo.sampling import run_sampling
 
         metrics["sampling"] = run_sampling(
             model_dir,
