@@ -140,7 +140,7 @@ class MaskedLMEnergy:
     compile: run the forward pass through `torch.compile` (dynamic shapes, so the varying copy
         counts and lengths share one compiled graph), fusing the elementwise work between the
         matrix products. Opt-in and experimental: on the 2-core CPU of
-        benchmarks/RESULTS-score.md the compiled path ran at 0.3x the eager one's speed (the
+        benchmarks/RESULTS-score.md the compiled path ran at 0.3x to 0.7x the eager one's speed (the
         dynamic-shape kernels lose more than fusion gains), so the command line does not offer
         it; try it on a GPU. Scores equal the eager ones to float rounding.
     """
