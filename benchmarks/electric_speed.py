@@ -1,6 +1,6 @@
 """Electric's one pass against pseudo-log-likelihood's n: scoring and MH sweeps per second.
 
-    . .venv/bin/activate && python benchmarks/electric_speed.py [--results benchmarks/RESULTS-electric.md]
+    . .venv/bin/activate && python benchmarks/electric_speed.py [--results FILE.md]
 
 Both sides use models of one shape (a random BERT encoder; Electric puts a linear energy head on
 it, the masked LM its tied output layer) and a word-level vocabulary built from PTB's training

@@ -319,14 +319,22 @@ def test_an_electric_target_proposed_by_a_masked_lm(
     assert code == 0, err
     records = _records(out)
     target = ElectricEnergy(*electric)
-    ids = [[target.tokenizer.cls_token_id, *r["token_ids"], target.tokenizer.sep_token_id]
-           for r in records]
+    ids = [
+        [target.tokenizer.cls_token_id, *r["token_ids"], target.tokenizer.sep_token_id]
+        for r in records
+    ]
     with torch.no_grad():
         expected = target(torch.tensor(ids), torch.ones(len(ids), 6, dtype=torch.long)).energy
     assert [r["energy"] for r in records] == pytest.approx(expected.tolist(), abs=1e-4)
     config = SampleConfig(
-        model=str(electric_dir), energy="electric", proposal_model=str(wordlevel_dir),
-        length="4", chains=3, sweeps=4, burn_in=1, thin=1,
+        model=str(electric_dir),
+        energy="electric",
+        proposal_model=str(wordlevel_dir),
+        length="4",
+        chains=3,
+        sweeps=4,
+        burn_in=1,
+        thin=1,
     )
     assert sample(config, progress=False).records == records
 
@@ -335,8 +343,10 @@ def test_an_electric_target_proposed_by_a_masked_lm(
     ("extra", "message"),
     [
         (["--energy", "electric"], "--energy electric needs --proposal-model"),
-        (["--energy", "electric", "--proposal-model", "{mlm}", "--sampler", "gibbs"],
-         "--energy electric runs with --sampler mh"),
+        (
+            ["--energy", "electric", "--proposal-model", "{mlm}", "--sampler", "gibbs"],
+            "--energy electric runs with --sampler mh",
+        ),
         (["--proposal-model", "{mlm}"], "--proposal-model is for --energy electric"),
         (["--energy", "electric", "--proposal-model", "{wordpiece}"], "different vocabularies"),
     ],

@@ -138,7 +138,7 @@ def test_registry_builds_each_family(wordlevel_dir, clm_dir):
     with pytest.raises(UsageError, match="--whole-word is for masked LMs, not --energy clm"):
         check_energy("clm", whole_word=True)
     with pytest.raises(
-        UsageError, match="unknown --energy .nope.; choose from norm, raw, clm, electric, scalar"
+        UsageError, match=r"unknown --energy 'nope'; choose from norm, raw, clm, electric, scalar"
     ):
         check_energy("nope")
     assert {"norm", "raw", "clm", "electric"} <= set(ENERGIES)

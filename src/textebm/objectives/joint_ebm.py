@@ -45,5 +45,7 @@ def residual_nce_terms(
     log_k = math.log(noise_ratio)
     # The log-odds that an example is noise: log K + log p_noise - log p = E(x) + log K.
     data_terms = logistic_nce(data_energy + log_k, torch.zeros_like(data_energy, dtype=torch.bool))
-    noise_terms = logistic_nce(noise_energy + log_k, torch.ones_like(noise_energy, dtype=torch.bool))
+    noise_terms = logistic_nce(
+        noise_energy + log_k, torch.ones_like(noise_energy, dtype=torch.bool)
+    )
     return data_terms, noise_terms + log_k
