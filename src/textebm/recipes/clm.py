@@ -22,7 +22,7 @@ from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel, PreT
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from textebm.data.corpus import Documents, lines_of
-from textebm.energies.causal_lm import frame
+from textebm.energies.causal_lm import causal_specials, frame
 from textebm.errors import UsageError
 from textebm.objectives.causal_lm import causal_lm_loss
 from textebm.recipes.config import ClmConfig
@@ -56,9 +56,7 @@ class CausalLM:
                 "the tokenizer has no eos token, which a causal LM needs at each "
                 "line end; train one with `textebm train tokenizer`"
             )
-        self.eos_id = tokenizer.eos_token_id
-        bos = tokenizer.bos_token_id
-        self.bos_id = None if bos == self.eos_id else bos
+        self.bos_id, self.eos_id = causal_specials(tokenizer)  # the layout `frame` writes
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
 
     def build_model(self, config: ClmConfig, tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
