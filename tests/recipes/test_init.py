@@ -37,5 +37,6 @@ def test_load_init_checks_the_model_and_turns_load_errors_into_one_line():
     def broken(folder: str):
         raise OSError(f"no model in {folder}\nlong traceback-like detail")
 
-    with pytest.raises(UsageError, match="^cannot load --init-from somewhere: no model in somewhere$"):
+    with pytest.raises(UsageError) as error:
         load_init(config, tokenizer, broken)
+    assert str(error.value) == "cannot load --init-from somewhere: no model in somewhere"
