@@ -31,7 +31,7 @@ def test_load_init_checks_the_model_and_turns_load_errors_into_one_line():
     tokenizer = [0] * 30  # only its length counts
     model = SimpleNamespace(config=BertConfig(vocab_size=30, max_position_embeddings=16))
     assert load_init(config, tokenizer, lambda folder: model) is model
-    with pytest.raises(UsageError, match="^--init-from somewhere takes 30 token ids"):
+    with pytest.raises(UsageError, match=r"^--init-from somewhere takes 30 token ids"):
         load_init(config, [0] * 31, lambda folder: model)
 
     def broken(folder: str):

@@ -8,9 +8,8 @@ import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from textebm.energies.registry import ENERGIES, energy_help
-
     from textebm.cli.eval_calibration import register_calibration
+    from textebm.energies.registry import ENERGIES, energy_help
 
     parser = subparsers.add_parser(
         "eval", help="evaluate a model (minimal pairs, a classifier's calibration)"

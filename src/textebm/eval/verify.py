@@ -39,8 +39,6 @@ from dataclasses import dataclass
 import torch
 
 from textebm.energies import ElectricEnergy, MaskedLMEnergy
-# The table's formatting lives beside the checks; imported from here by earlier callers.
-from textebm.eval.verify_table import format_table as format_table
 from textebm.eval.exact import (
     ExactSpace,
     block_matrices,
@@ -55,6 +53,9 @@ from textebm.eval.exact import (
     transition_matrix,
     tv_distance,
 )
+
+# The table's formatting lives beside the checks; imported from here by earlier callers.
+from textebm.eval.verify_table import format_table as format_table
 from textebm.samplers import (
     DegenerateGibbs,
     MetropolisHastings,

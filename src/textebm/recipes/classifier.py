@@ -39,9 +39,9 @@ from transformers import (
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from textebm.data.corpus import Documents
-from textebm.data.padding import right_pad
 from textebm.data.labelled import count_labels, parse_label_names, read_labelled
 from textebm.data.noise import read_noise, task_fingerprint, tokenizer_fingerprint
+from textebm.data.padding import right_pad
 from textebm.energies.classifier import classify, energy_from_outputs
 from textebm.errors import UsageError
 from textebm.models.energy_head import HEAD_FOLDER, EnergyHead, EnergyHeadConfig
