@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
 
     from textebm.cli.common import quiet_libraries
     from textebm.errors import UsageError
-    from textebm.eval.verify import VerifyConfig, format_table, verify
+    from textebm.eval.verify import VerifyConfig, verify
+    from textebm.eval.verify_table import format_table
 
     if args.chains < 1 or (args.sweeps is not None and args.sweeps < 4):
         raise UsageError("--chains must be >= 1 and --sweeps >= 4")

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from textebm.data.padding import right_pad
 from textebm.energies.base import Cost, EnergyOutput
 from textebm.energies.masked_lm import ScoredText, SequenceError, model_max_length, pack_by_budget
 
@@ -50,17 +51,6 @@ def frame(
     head = ([bos if bos is not None else eos]) if start else []
     tail = [eos] if end else []
     return [head + ids + tail for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
-
-
-def right_pad(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(input_ids, attention_mask), both (len(rows), longest) int64, rows at the left."""
-    length = max(len(row) for row in rows)
-    input_ids = torch.full((len(rows), length), pad, dtype=torch.long)
-    attention_mask = torch.zeros((len(rows), length), dtype=torch.long)
-    for i, row in enumerate(rows):
-        input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-        attention_mask[i, : len(row)] = 1
-    return input_ids, attention_mask
 
 
 class CausalLMEnergy:

@@ -15,8 +15,8 @@ import torch
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from textebm.data.padding import right_pad
 from textebm.energies.base import Condition, Cost, EnergyOutput
-from textebm.energies.causal_lm import right_pad
 from textebm.energies.masked_lm import ScoredText, SequenceError, model_max_length, pack_by_budget
 
 KINDS = ("scalar", "hidden", "sharp-hidden")

@@ -18,6 +18,7 @@ import torch
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from textebm.data.padding import right_pad
 from textebm.energies.base import Cost, EnergyOutput
 from textebm.energies.masked_lm import (
     ScoredText,
@@ -156,12 +157,7 @@ class ElectricEnergy:
 
     def _score_group(self, encoded: list[list[int]]) -> list[tuple]:
         """(energy, tokens, token energies, n_unk) of each sequence, over its scored tokens."""
-        length = max(len(ids) for ids in encoded)
-        input_ids = torch.full((len(encoded), length), self.pad_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(encoded), length), dtype=torch.long)
-        for i, ids in enumerate(encoded):
-            input_ids[i, : len(ids)] = torch.tensor(ids)
-            attention_mask[i, : len(ids)] = 1
+        input_ids, attention_mask = right_pad(encoded, self.pad_id)
         output = self(input_ids, attention_mask)
         records = []
         for i in range(len(encoded)):

@@ -25,7 +25,9 @@ import torch
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from textebm.data.padding import right_pad
 from textebm.energies.base import Condition, Conditionals, Cost, EnergyOutput
+from textebm.models.output_rows import KeepRows
 
 KINDS = ("norm", "raw")
 
@@ -78,22 +80,20 @@ def pack_by_budget(
         start = end
 
 
-class _GatherAtMaskedPosition:
-    """Forward pre-hook on the output layer: keep only row `positions[i]` of copy i.
+def per_token_terms(kind: str, logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """Untempered energy terms (n,) float32 of `tokens` (n,) int64 given their masked-copy
+    logits (n, vocab): `norm` -log softmax(logits)[token], `raw` -logits[token].
 
-    The layer then maps (n, hidden) instead of (n, length, hidden) to logits, which saves the
-    vocabulary-sized matrix product at every unmasked position. The gathered hidden states are
-    kept, since they are what a sampler needs to recompute the conditional later.
+    The one place this arithmetic lives: the energy scores with it, and a sampler that reuses
+    cached conditionals recomputes terms with it, so both agree to the last bit.
     """
-
-    def __init__(self) -> None:
-        self.positions: torch.Tensor | None = None
-        self.hidden: torch.Tensor | None = None
-
-    def __call__(self, module: torch.nn.Module, args: tuple) -> tuple:
-        hidden = args[0]
-        self.hidden = hidden[torch.arange(hidden.shape[0], device=hidden.device), self.positions]
-        return (self.hidden, *args[1:])
+    logits = logits.float()
+    picked = logits.gather(1, tokens.unsqueeze(1)).squeeze(1)
+    if kind == "norm":
+        return torch.logsumexp(logits, dim=1) - picked
+    if kind == "raw":
+        return -picked
+    raise ValueError(f"no per-token terms for energy kind {kind!r}")
 
 
 @dataclass
@@ -180,9 +180,10 @@ class MaskedLMEnergy:
         self.head = model.get_output_embeddings()
         if self.head is None:
             raise ValueError(f"{type(model).__name__} exposes no output layer to score with")
-        self._gather = _GatherAtMaskedPosition()
-        # The compiled wrapper shares the model's parameters and calls the same output layer, so
-        # the gathering hook (registered per call on `head`) works on both paths.
+        # One hook object for every call: the output layer then runs only at each copy's masked
+        # position. The compiled wrapper shares the model's parameters and calls the same output
+        # layer, so the hook (registered per call on `head`) works on both paths.
+        self._keep = KeepRows()
         self._forward = torch.compile(model, dynamic=True) if compile else model
         device = next(model.parameters()).device
         self._context_ids = torch.tensor(context_token_ids(tokenizer), device=device)
@@ -284,24 +285,16 @@ class MaskedLMEnergy:
             word = words[arange, col].unsqueeze(1)
             later = torch.arange(length, device=self.device).unsqueeze(0) > col.unsqueeze(1)
             copies[(words == word) & (word >= 0) & later] = self.mask_id
-        self._gather.positions = col
-        handle = self.head.register_forward_pre_hook(self._gather)
-        try:
+        with self._keep.on(self.head, (arange, col)) as keep:
             logits = self._forward(
                 input_ids=copies, attention_mask=attention_mask[row, :length]
             ).logits
-        finally:
-            handle.remove()
         if logits.shape != (len(row), self.head.out_features):
             raise RuntimeError(
                 f"{type(self.model).__name__} reshapes its output layer's result; unsupported"
             )
         self.cost.add(sequences=len(row), tokens=len(row) * length)
-        logits = logits.float()
-        picked = logits.gather(1, input_ids[row, col].unsqueeze(1)).squeeze(1)
-        if self.kind == "norm":
-            return torch.logsumexp(logits, dim=1) - picked, self._gather.hidden
-        return -picked, self._gather.hidden
+        return per_token_terms(self.kind, logits, input_ids[row, col]), keep.hidden
 
     def encode(self, texts: list[str], truncate: bool = False) -> list[dict[str, list[int]]]:
         """Tokenise texts (special tokens added) into `input_ids` and `word_ids` lists.
@@ -364,16 +357,9 @@ class MaskedLMEnergy:
         return results  # type: ignore[return-value]
 
     def _score_group(self, encoded: list[dict[str, list[int]]]) -> list[tuple]:
-        length = max(len(item["input_ids"]) for item in encoded)
         pad = self.tokenizer.pad_token_id or 0
-        input_ids = torch.full((len(encoded), length), pad, dtype=torch.long)
-        attention_mask = torch.zeros((len(encoded), length), dtype=torch.long)
-        word_ids = torch.full((len(encoded), length), -1, dtype=torch.long)
-        for i, item in enumerate(encoded):
-            n = len(item["input_ids"])
-            input_ids[i, :n] = torch.tensor(item["input_ids"])
-            attention_mask[i, :n] = 1
-            word_ids[i, :n] = torch.tensor(item["word_ids"])
+        input_ids, attention_mask = right_pad([item["input_ids"] for item in encoded], pad)
+        word_ids, _ = right_pad([item["word_ids"] for item in encoded], -1)
         output = self(input_ids, attention_mask, word_ids=word_ids)
         records = []
         for i in range(len(encoded)):

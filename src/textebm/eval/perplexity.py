@@ -27,6 +27,7 @@ import torch
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from textebm.data.padding import right_pad
 from textebm.energies.causal_lm import causal_specials, frame
 
 
@@ -133,11 +134,9 @@ def stream_perplexity(
     nll, count = 0.0, 0
     for start in range(0, len(windows), batch_size):
         group = windows[start : start + batch_size]
-        width = max(end - begin for begin, end, _ in group)
-        inputs = torch.zeros((len(group), width), dtype=torch.long)
-        labels = torch.full((len(group), width), -100, dtype=torch.long)
+        inputs, _ = right_pad([ids[begin:end] for begin, end, _ in group], 0)
+        labels = torch.full(inputs.shape, -100, dtype=torch.long)
         for row, (begin, end, first) in enumerate(group):
-            inputs[row, : end - begin] = ids[begin:end]
             # The logits at position j predict token j + 1: label position j with token j + 1.
             targets = torch.arange(first, end)
             targets = targets[scored[first:end]]
@@ -182,12 +181,9 @@ def sentence_perplexity(
     nll, count = 0.0, 0
     for start in range(0, len(rows), batch_size):
         group = rows[start : start + batch_size]
-        width = max(len(row) for row in group)
-        inputs = torch.zeros((len(group), width), dtype=torch.long)
-        labels = torch.full((len(group), width), -100, dtype=torch.long)
-        for i, row in enumerate(group):
-            inputs[i, : len(row)] = torch.tensor(row)
-            labels[i, : len(row) - 1] = torch.tensor(row[1:])  # position j predicts token j + 1
+        inputs, _ = right_pad(group, 0)
+        # Position j predicts token j + 1: each row's labels are its tokens shifted left by one.
+        labels, _ = right_pad([row[1:] for row in group], -100, width=inputs.shape[1])
         batch_nll, batch_count = _summed_nll(model, inputs, labels)
         nll, count = nll + batch_nll, count + batch_count
     model.train(was_training)

@@ -53,6 +53,9 @@ from textebm.eval.exact import (
     transition_matrix,
     tv_distance,
 )
+
+# The table's formatting lives beside the checks; imported from here by earlier callers.
+from textebm.eval.verify_table import format_table as format_table
 from textebm.samplers import (
     DegenerateGibbs,
     MetropolisHastings,
@@ -365,48 +368,3 @@ def verify(config: VerifyConfig | None = None, progress: bool = False) -> list[R
     with one_thread():
         rows = exact_rows(config) + electric_rows(config)
         return rows + sampled_rows(config, progress=progress)
-
-
-def format_table(rows: list[Row]) -> str:
-    header = (
-        "check",
-        "energy",
-        "tau",
-        "sampler",
-        "states",
-        "classes",
-        "burn-in",
-        "samples",
-        "ESS(E)",
-        "TV",
-        "expected",
-        "ok",
-    )
-    lines = [header]
-    for row in rows:
-        lines.append(
-            (
-                row.check,
-                row.energy,
-                f"{row.tau:g}",
-                row.sampler,
-                str(row.states),
-                str(row.classes),
-                "-" if row.burn_in is None else str(row.burn_in),
-                "-" if row.samples is None else str(row.samples),
-                "-" if row.ess is None else f"{row.ess:.0f}",
-                f"{row.tv:.2e}",
-                row.expected,
-                "yes" if row.passed else "NO",
-            )
-        )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    text = [
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        for line in lines
-    ]
-    text.insert(1, "-" * len(text[0]))
-    balances = [row.balance for row in rows if row.balance is not None]
-    if balances:
-        text.append(f"\nlargest detailed-balance violation: {max(balances):.2e}")
-    return "\n".join(text)

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel
 
+from textebm.models.output_rows import output_rows
+
 IGNORE = -100  # the label of a position that is not predicted (transformers' convention)
 
 
@@ -50,15 +52,6 @@ def mask_tokens(
     return input_ids, labels
 
 
-class _KeepRows:
-    """Forward pre-hook on the output layer: keep only the hidden states at `self.rows`."""
-
-    rows: torch.Tensor
-
-    def __call__(self, module: torch.nn.Module, args: tuple) -> tuple:
-        return (args[0][self.rows], *args[1:])
-
-
 def masked_lm_loss(
     model: PreTrainedModel,
     input_ids: torch.Tensor,
@@ -69,11 +62,7 @@ def masked_lm_loss(
 
     input_ids, attention_mask, labels: (batch, length) int64, as `mask_tokens` makes them.
     """
-    keep = _KeepRows()
-    keep.rows = labels != IGNORE
-    handle = model.get_output_embeddings().register_forward_pre_hook(keep)
-    try:
-        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
-    finally:
-        handle.remove()
-    return F.cross_entropy(logits.float(), labels[keep.rows], reduction="sum")
+    chosen = labels != IGNORE
+    with output_rows(model.get_output_embeddings(), chosen):
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits  # (n, vocab)
+    return F.cross_entropy(logits.float(), labels[chosen], reduction="sum")

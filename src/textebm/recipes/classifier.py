@@ -41,11 +41,13 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 from textebm.data.corpus import Documents
 from textebm.data.labelled import count_labels, parse_label_names, read_labelled
 from textebm.data.noise import read_noise, task_fingerprint, tokenizer_fingerprint
+from textebm.data.padding import right_pad
 from textebm.energies.classifier import classify, energy_from_outputs
 from textebm.errors import UsageError
 from textebm.models.energy_head import HEAD_FOLDER, EnergyHead, EnergyHeadConfig
 from textebm.objectives.joint_ebm import residual_nce_terms
 from textebm.recipes.classifier_config import ClassifierConfig
+from textebm.recipes.init import load_init
 from textebm.recipes.loop import Batch, Models, train
 from textebm.recipes.objective import Auxiliary, to_device
 
@@ -63,18 +65,10 @@ class Encoded:
     def collate(self, indices: list[int], pad_id: int, types: bool) -> dict[str, torch.Tensor]:
         """input_ids, attention_mask (and, if `types`, token_type_ids): (batch, longest) int64,
         right-padded."""
-        rows = [self.input_ids[i] for i in indices]
-        length = max(map(len, rows))
-        input_ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(rows), length), dtype=torch.long)
-        token_types = torch.zeros((len(rows), length), dtype=torch.long)
-        for row, (i, ids) in enumerate(zip(indices, rows, strict=True)):
-            input_ids[row, : len(ids)] = torch.tensor(ids)
-            attention_mask[row, : len(ids)] = 1
-            token_types[row, : len(ids)] = torch.tensor(self.token_type_ids[i])
+        input_ids, attention_mask = right_pad([self.input_ids[i] for i in indices], pad_id)
         out = {"input_ids": input_ids, "attention_mask": attention_mask}
         if types:
-            out["token_type_ids"] = token_types
+            out["token_type_ids"] = right_pad([self.token_type_ids[i] for i in indices], 0)[0]
         return out
 
 
@@ -140,20 +134,14 @@ class Classifier:
             label2id={name: i for i, name in enumerate(names)},
         )
         if config.init_from is not None:
-            try:  # a classifier with another number of classes gets a fresh head
-                model = AutoModelForSequenceClassification.from_pretrained(
-                    config.init_from, ignore_mismatched_sizes=True, **labels
-                )
-            except (OSError, ValueError, KeyError) as error:
-                reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else error
-                raise UsageError(f"cannot load --init-from {config.init_from}: {reason}") from None
-            limit = getattr(model.config, "max_position_embeddings", config.context_length)
-            if model.config.vocab_size < len(tokenizer) or limit < config.context_length:
-                raise UsageError(
-                    f"--init-from {config.init_from} takes {model.config.vocab_size} token ids "
-                    f"and {limit} positions; the tokenizer has {len(tokenizer)} tokens and "
-                    f"--context-length is {config.context_length}"
-                )
+            # A classifier with another number of classes gets a fresh head.
+            model = load_init(
+                config,
+                tokenizer,
+                lambda folder: AutoModelForSequenceClassification.from_pretrained(
+                    folder, ignore_mismatched_sizes=True, **labels
+                ),
+            )
         else:
             model = BertForSequenceClassification(
                 BertConfig(

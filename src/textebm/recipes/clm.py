@@ -22,9 +22,11 @@ from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel, PreT
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from textebm.data.corpus import Documents, lines_of
+from textebm.energies.causal_lm import causal_specials, frame
 from textebm.errors import UsageError
 from textebm.objectives.causal_lm import causal_lm_loss
 from textebm.recipes.config import ClmConfig
+from textebm.recipes.init import load_init
 from textebm.recipes.loop import Batch, Models, train
 from textebm.recipes.objective import to_device
 
@@ -54,22 +56,12 @@ class CausalLM:
                 "the tokenizer has no eos token, which a causal LM needs at each "
                 "line end; train one with `textebm train tokenizer`"
             )
-        self.eos_id = tokenizer.eos_token_id
-        bos = tokenizer.bos_token_id
-        self.bos_id = None if bos == self.eos_id else bos
+        self.bos_id, self.eos_id = causal_specials(tokenizer)  # the layout `frame` writes
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
 
     def build_model(self, config: ClmConfig, tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
         if config.init_from is not None:
-            model = AutoModelForCausalLM.from_pretrained(config.init_from)
-            limit = getattr(model.config, "max_position_embeddings", config.context_length)
-            if model.config.vocab_size < len(tokenizer) or limit < config.context_length:
-                raise UsageError(
-                    f"--init-from {config.init_from} takes {model.config.vocab_size} token ids "
-                    f"and {limit} positions; the tokenizer has {len(tokenizer)} tokens and "
-                    f"--context-length is {config.context_length}"
-                )
-            return model
+            return load_init(config, tokenizer, AutoModelForCausalLM.from_pretrained)
         return GPT2LMHeadModel(
             GPT2Config(
                 vocab_size=len(tokenizer),
@@ -94,13 +86,10 @@ class CausalLM:
         config: ClmConfig,
         train: bool,
     ) -> Blocks:
-        stream: list[int] = []
-        for ids in tokenizer(lines_of(documents), add_special_tokens=False)["input_ids"]:
-            if self.bos_id is not None:
-                stream.append(self.bos_id)
-            stream.extend(ids)
-            stream.append(self.eos_id)
-        tokens = torch.tensor(stream, dtype=torch.long)
+        # Each line follows the previous line's eos; a distinct bos is still written before it
+        # (the same stream as `textebm.eval.perplexity.token_stream` reads).
+        lines = frame(tokenizer, lines_of(documents), start=self.bos_id is not None)
+        tokens = torch.tensor([token for ids in lines for token in ids], dtype=torch.long)
         length = config.context_length
         full = len(tokens) // length
         if not train and len(tokens) % length:  # evaluate on every token, padding the last block

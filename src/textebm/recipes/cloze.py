@@ -18,12 +18,13 @@ from transformers import AutoConfig, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from textebm.data.corpus import Documents, lines_of
+from textebm.data.padding import right_pad
 from textebm.errors import UsageError
 from textebm.models.cloze import ClozeConfig, ClozeModel
 from textebm.objectives.cloze import cloze_loss
 from textebm.recipes.electric_config import ClozeTrainConfig
+from textebm.recipes.init import check_fits, load_init
 from textebm.recipes.loop import Batch, Models, train
-from textebm.recipes.mlm import pad
 from textebm.recipes.objective import to_device
 
 
@@ -61,7 +62,7 @@ class Lines:
 
     def collate(self, examples: list[list[int]], indices: list[int]) -> dict[str, torch.Tensor]:
         """input_ids, attention_mask: (batch, length) int64; ordinary: (batch, length) bool."""
-        input_ids, attention_mask = pad([examples[i] for i in indices], self.pad_id)
+        input_ids, attention_mask = right_pad([examples[i] for i in indices], self.pad_id)
         ordinary = attention_mask.bool() & ~torch.isin(input_ids, self.context_ids)
         return {"input_ids": input_ids, "attention_mask": attention_mask, "ordinary": ordinary}
 
@@ -87,21 +88,25 @@ def cloze_model_config(
     )
 
 
-def load_cloze(folder: str, vocabulary: int, context_length: int, flag: str) -> ClozeModel:
-    """A saved cloze model that covers `vocabulary` ids and `context_length` positions."""
+def read_cloze(folder: str, flag: str) -> ClozeModel:
+    """The saved two-tower cloze model in `folder`; UsageError if it holds another model type.
+
+    flag: the option that named the folder, for the message ("--init-from", "--noise").
+    """
     settings = AutoConfig.from_pretrained(folder)
     if settings.model_type != ClozeConfig.model_type:
         raise UsageError(
             f"{flag} {folder} holds a {settings.model_type} model, not a two-tower cloze model; "
             "train one with `textebm train cloze`"
         )
-    if settings.vocab_size < vocabulary or settings.n_positions < context_length:
-        raise UsageError(
-            f"{flag} {folder} takes {settings.vocab_size} token ids and {settings.n_positions} "
-            f"positions; the tokenizer has {vocabulary} tokens and --context-length is "
-            f"{context_length}"
-        )
     return ClozeModel.from_pretrained(folder)
+
+
+def load_cloze(folder: str, vocabulary: int, context_length: int, flag: str) -> ClozeModel:
+    """A saved cloze model that covers `vocabulary` ids and `context_length` positions."""
+    model = read_cloze(folder, flag)
+    check_fits(model.config, vocabulary, context_length, f"{flag} {folder}")
+    return model
 
 
 class Cloze(Lines):
@@ -113,9 +118,7 @@ class Cloze(Lines):
         self, config: ClozeTrainConfig, tokenizer: PreTrainedTokenizerBase
     ) -> PreTrainedModel:
         if config.init_from is not None:
-            return load_cloze(
-                config.init_from, len(tokenizer), config.context_length, "--init-from"
-            )
+            return load_init(config, tokenizer, lambda folder: read_cloze(folder, "--init-from"))
         settings = cloze_model_config(
             len(tokenizer),
             config.context_length,

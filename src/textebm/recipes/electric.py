@@ -29,7 +29,6 @@ import torch
 from transformers import AutoConfig, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-from textebm.errors import UsageError
 from textebm.objectives.cloze import cloze_loss
 from textebm.objectives.electric import (
     choose_positions,
@@ -41,6 +40,7 @@ from textebm.objectives.electric import (
 )
 from textebm.recipes.cloze import Lines, cloze_model_config, load_cloze
 from textebm.recipes.electric_config import ElectricTrainConfig
+from textebm.recipes.init import load_init
 from textebm.recipes.loop import Batch, Models, derive_seed, train
 from textebm.recipes.objective import Auxiliary, to_device
 
@@ -64,21 +64,14 @@ def build_electric(config: ElectricTrainConfig, tokenizer: PreTrainedTokenizerBa
                 pad_token_id=tokenizer.pad_token_id,
             )
         )
-    if AutoConfig.from_pretrained(config.init_from).model_type == ElectricConfig.model_type:
-        model = ElectricModel.from_pretrained(config.init_from)
-    else:
-        try:
-            model = ElectricModel.from_encoder(config.init_from)
-        except ValueError as error:
-            raise UsageError(f"--init-from {config.init_from}: {error}") from None
-    limit = model.config.max_position_embeddings
-    if model.config.vocab_size < len(tokenizer) or limit < config.context_length:
-        raise UsageError(
-            f"--init-from {config.init_from} takes {model.config.vocab_size} token ids and "
-            f"{limit} positions; the tokenizer has {len(tokenizer)} tokens and "
-            f"--context-length is {config.context_length}"
-        )
-    return model
+
+    def load(folder: str) -> PreTrainedModel:
+        # An Electric folder continues training; any other encoder starts Electric's encoder.
+        if AutoConfig.from_pretrained(folder).model_type == ElectricConfig.model_type:
+            return ElectricModel.from_pretrained(folder)
+        return ElectricModel.from_encoder(folder)
+
+    return load_init(config, tokenizer, load)
 
 
 class Electric(Lines):

@@ -19,9 +19,11 @@ from transformers import AutoModelForMaskedLM, BertConfig, BertForMaskedLM, PreT
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from textebm.data.corpus import Documents, lines_of
+from textebm.data.padding import right_pad
 from textebm.errors import UsageError
 from textebm.objectives.masked_lm import IGNORE, mask_tokens, masked_lm_loss
 from textebm.recipes.config import MlmConfig
+from textebm.recipes.init import load_init
 from textebm.recipes.loop import Batch, Models, derive_seed, train
 from textebm.recipes.objective import to_device
 
@@ -36,22 +38,11 @@ def pseudo_perplexity(
     total, count = 0.0, 0
     for start in range(0, len(sequences), 64):
         chunk = sequences[start : start + 64]
-        input_ids, attention_mask = pad(chunk, tokenizer.pad_token_id)
+        input_ids, attention_mask = right_pad(chunk, tokenizer.pad_token_id)
         result = energy(input_ids, attention_mask)
         total += float(result.energy.sum())
         count += int(result.scored.sum())
     return math.exp(total / max(count, 1))
-
-
-def pad(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad to the longest: (input_ids, attention_mask), both (batch, length) int64."""
-    length = max(len(sequence) for sequence in sequences)
-    input_ids = torch.full((len(sequences), length), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(sequences), length), dtype=torch.long)
-    for i, sequence in enumerate(sequences):
-        input_ids[i, : len(sequence)] = torch.tensor(sequence)
-        attention_mask[i, : len(sequence)] = 1
-    return input_ids, attention_mask
 
 
 class MaskedLM:
@@ -85,15 +76,7 @@ class MaskedLM:
 
     def build_model(self, config: MlmConfig, tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
         if config.init_from is not None:
-            model = AutoModelForMaskedLM.from_pretrained(config.init_from)
-            limit = getattr(model.config, "max_position_embeddings", config.context_length)
-            if model.config.vocab_size < len(tokenizer) or limit < config.context_length:
-                raise UsageError(
-                    f"--init-from {config.init_from} takes {model.config.vocab_size} token ids "
-                    f"and {limit} positions; the tokenizer has {len(tokenizer)} tokens and "
-                    f"--context-length is {config.context_length}"
-                )
-            return model
+            return load_init(config, tokenizer, AutoModelForMaskedLM.from_pretrained)
         return BertForMaskedLM(
             BertConfig(
                 vocab_size=len(tokenizer),
@@ -127,7 +110,7 @@ class MaskedLM:
     def batch(
         self, examples: list[list[int]], indices: list[int], generator: torch.Generator
     ) -> Batch:
-        input_ids, attention_mask = pad([examples[i] for i in indices], self.pad_id)
+        input_ids, attention_mask = right_pad([examples[i] for i in indices], self.pad_id)
         maskable = attention_mask.bool() & ~torch.isin(input_ids, self.context_ids)
         input_ids, labels = mask_tokens(
             input_ids,

@@ -26,6 +26,7 @@ import torch
 from transformers import DynamicCache, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from textebm.data.padding import left_pad
 from textebm.energies.causal_lm import causal_specials, frame
 
 
@@ -82,18 +83,6 @@ def prompt_ids(tokenizer: PreTrainedTokenizerBase, prompts: list[str]) -> list[l
     return frame(tokenizer, prompts, end=False)
 
 
-def _left_pad(prompts: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(input_ids, attention_mask), both (len(prompts), longest) int64, prompts at the right."""
-    length = max(len(prompt) for prompt in prompts)
-    input_ids = torch.full((len(prompts), length), pad, dtype=torch.long)
-    attention_mask = torch.zeros((len(prompts), length), dtype=torch.long)
-    for i, prompt in enumerate(prompts):
-        if prompt:
-            input_ids[i, length - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
-            attention_mask[i, length - len(prompt) :] = 1
-    return input_ids, attention_mask
-
-
 def _check(prompts, max_new_tokens, temperature, top_k, top_p, limit) -> None:
     if not prompts or any(len(prompt) == 0 for prompt in prompts):
         raise ValueError("every prompt needs at least one token (bos): see prompt_ids")
@@ -143,7 +132,7 @@ def generate(
     _check(prompts, max_new_tokens, temperature, top_k, top_p, limit)
     device = next(model.parameters()).device
     pad = pad_token_id if pad_token_id is not None else eos_token_id
-    input_ids, attention_mask = (t.to(device) for t in _left_pad(prompts, pad))
+    input_ids, attention_mask = (t.to(device) for t in left_pad(prompts, pad))
     batch = len(prompts)
     parameters = inspect.signature(model.forward).parameters
     # Transformers 5 renames `past_key_values` to `cache`; the cache object is updated in place.

@@ -21,6 +21,8 @@ from typing import Protocol
 import torch
 
 from textebm.energies.base import Conditionals, Cost, Energy
+from textebm.energies.masked_lm import per_token_terms
+from textebm.models.output_rows import output_rows
 
 
 class ProposalSource(Energy, Protocol):
@@ -112,30 +114,12 @@ def sample(log_probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 def token_terms(energy: Energy, logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     """Untempered energy terms of `tokens` (n,) at positions whose masked-copy logits are given.
 
-    The same arithmetic as the energy's own scoring: `norm` -log softmax, `raw` -logit. Energies
+    The energy's own arithmetic (`per_token_terms`: `norm` -log softmax, `raw` -logit). Energies
     that define `token_terms(logits, tokens)` themselves take precedence.
     """
     if hasattr(energy, "token_terms"):
         return energy.token_terms(logits, tokens)
-    logits = logits.float()
-    picked = logits.gather(1, tokens.unsqueeze(1)).squeeze(1)
-    if energy.kind == "norm":
-        return torch.logsumexp(logits, dim=1) - picked
-    if energy.kind == "raw":
-        return -picked
-    raise ValueError(f"no per-token terms for energy kind {energy.kind!r}")
-
-
-class _KeepMaskedRows:
-    """Forward pre-hook on the output layer: pass on only the masked positions' hidden states."""
-
-    def __init__(self, mask: torch.Tensor) -> None:
-        self.mask = mask
-        self.hidden: torch.Tensor | None = None
-
-    def __call__(self, module: torch.nn.Module, args: tuple) -> tuple:
-        self.hidden = args[0][self.mask]
-        return (self.hidden, *args[1:])
+    return per_token_terms(energy.kind, logits, tokens)
 
 
 @torch.no_grad()
@@ -160,17 +144,13 @@ def masked_conditionals(
         row = rows[start : start + chunk]
         width = int(attention_mask[row].sum(dim=1).max())
         copies = tokens[row, :width].masked_fill(mask[row, :width], source.mask_id)
-        hook = _KeepMaskedRows(mask[row, :width])
-        handle = source.head.register_forward_pre_hook(hook)
-        try:
+        with output_rows(source.head, mask[row, :width]) as keep:
             source.model(input_ids=copies, attention_mask=attention_mask[row, :width])
-        finally:
-            handle.remove()
         source.cost.add(sequences=len(row), tokens=len(row) * width)
         block = torch.zeros((len(row), length), dtype=torch.bool, device=tokens.device)
         block[:, :width] = mask[row, :width]
         sub = hidden[row]
-        sub[block] = hook.hidden
+        sub[block] = keep.hidden
         hidden[row] = sub
     return Conditionals(hidden=hidden, computed=mask.clone(), head=source.head)
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from textebm.data.padding import right_pad
+
 
 @dataclass(frozen=True)
 class Start:
@@ -38,16 +40,10 @@ def _wrapping(tokenizer) -> tuple[list[int], list[int]]:
 
 
 def _batch(tokenizer, rows: list[tuple[list[int], list[bool]]]) -> Start:
-    width = max(len(ids) for ids, _ in rows)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    tokens = torch.full((len(rows), width), pad, dtype=torch.long)
-    attention = torch.zeros((len(rows), width), dtype=torch.long)
-    free = torch.zeros((len(rows), width), dtype=torch.bool)
-    for i, (ids, row_free) in enumerate(rows):
-        tokens[i, : len(ids)] = torch.tensor(ids)
-        attention[i, : len(ids)] = 1
-        free[i, : len(ids)] = torch.tensor(row_free)
-    return Start(tokens, attention, free)
+    tokens, attention = right_pad([ids for ids, _ in rows], pad)
+    free, _ = right_pad([[int(f) for f in row_free] for _, row_free in rows], 0)
+    return Start(tokens, attention, free.bool())
 
 
 def _content(tokenizer, text: str) -> list[int]:

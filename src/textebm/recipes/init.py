@@ -1,0 +1,70 @@
+"""Starting a recipe's model from a saved one (`--init-from DIR`, or a noise model's folder).
+
+Every recipe does the same two things: load the folder with its own loader (a masked LM, a causal
+LM, a classifier with a fresh head, an Electric model made from an encoder, ...), then check that
+the model takes every id of the run's tokenizer and `--context-length` positions, since a model
+too small for either fails later with an index error deep inside an embedding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from transformers import PretrainedConfig, PreTrainedModel
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+from textebm.errors import UsageError
+from textebm.recipes.config import TrainConfig
+
+
+def positions(settings: PretrainedConfig, default: int) -> int:
+    """How many positions a model configured by `settings` takes; `default` if it does not say.
+
+    BERT-style configs call it max_position_embeddings, GPT-2 and the cloze model n_positions.
+    """
+    for name in ("max_position_embeddings", "n_positions"):
+        limit = getattr(settings, name, None)
+        if limit is not None:
+            return limit
+    return default
+
+
+def check_fits(
+    settings: PretrainedConfig, vocabulary: int, context_length: int, source: str
+) -> None:
+    """Raise UsageError unless the model takes `vocabulary` ids and `context_length` positions.
+
+    source: how the user named the model, e.g. "--init-from DIR" or "--noise DIR".
+    """
+    limit = positions(settings, context_length)
+    if settings.vocab_size < vocabulary or limit < context_length:
+        raise UsageError(
+            f"{source} takes {settings.vocab_size} token ids and {limit} positions; the "
+            f"tokenizer has {vocabulary} tokens and --context-length is {context_length}"
+        )
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:160] if text else type(error).__name__
+
+
+def load_init(
+    config: TrainConfig,
+    tokenizer: PreTrainedTokenizerBase,
+    load: Callable[[str], PreTrainedModel],
+) -> PreTrainedModel:
+    """The model in `config.init_from`, read by `load` (folder -> model), checked to fit.
+
+    A folder the loader cannot read (another model type, missing weights) is a one-line
+    UsageError naming the folder; a UsageError from `load` itself passes through unchanged.
+    """
+    folder = config.init_from
+    if folder is None:
+        raise ValueError("load_init needs config.init_from")
+    try:
+        model = load(folder)
+    except (OSError, ValueError, KeyError) as error:
+        raise UsageError(f"cannot load --init-from {folder}: {_first_line(error)}") from None
+    check_fits(model.config, len(tokenizer), config.context_length, f"--init-from {folder}")
+    return model
