@@ -24,7 +24,13 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from textebm.data.padding import right_pad
 from textebm.energies.base import Cost, EnergyOutput
-from textebm.energies.masked_lm import ScoredText, SequenceError, model_max_length, pack_by_budget
+from textebm.energies.masked_lm import (
+    ScoredText,
+    SequenceError,
+    check_settings,
+    model_max_length,
+    pack_by_budget,
+)
 
 
 def causal_specials(tokenizer: PreTrainedTokenizerBase) -> tuple[int | None, int]:
@@ -69,10 +75,7 @@ class CausalLMEnergy:
         batch_tokens: int = 8192,
         max_padding: float = 0.05,
     ) -> None:
-        if not temperature > 0:
-            raise ValueError(f"temperature must be positive, not {temperature}")
-        if batch_tokens < 1:
-            raise ValueError(f"batch_tokens must be positive, not {batch_tokens}")
+        check_settings(temperature, batch_tokens)
         self.bos_id, self.eos_id = causal_specials(tokenizer)
         self.model, self.tokenizer = model, tokenizer
         self.temperature, self.batch_tokens = temperature, batch_tokens

@@ -17,7 +17,13 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from textebm.data.padding import right_pad
 from textebm.energies.base import Condition, Cost, EnergyOutput
-from textebm.energies.masked_lm import ScoredText, SequenceError, model_max_length, pack_by_budget
+from textebm.energies.masked_lm import (
+    ScoredText,
+    SequenceError,
+    check_settings,
+    model_max_length,
+    pack_by_budget,
+)
 
 KINDS = ("scalar", "hidden", "sharp-hidden")
 
@@ -70,10 +76,7 @@ class ClassifierEnergy:
             raise ValueError(f"unknown classifier energy {kind!r}; choose one of {KINDS}")
         if kind == "scalar" and head is None:
             raise ValueError("the scalar energy needs the classifier's energy head")
-        if not temperature > 0:
-            raise ValueError(f"temperature must be positive, not {temperature}")
-        if batch_tokens < 1:
-            raise ValueError(f"batch_tokens must be positive, not {batch_tokens}")
+        check_settings(temperature, batch_tokens)
         self.model, self.tokenizer, self.kind, self.head = model, tokenizer, kind, head
         self.temperature, self.batch_tokens = temperature, batch_tokens
         self.max_length = model_max_length(model, tokenizer)

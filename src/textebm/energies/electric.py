@@ -22,8 +22,9 @@ from textebm.data.padding import right_pad
 from textebm.energies.base import Cost, EnergyOutput
 from textebm.energies.masked_lm import (
     ScoredText,
-    SequenceError,
+    check_settings,
     context_token_ids,
+    encode_checked,
     model_max_length,
     pack_by_budget,
 )
@@ -45,10 +46,7 @@ class ElectricEnergy:
         batch_tokens: int = 8192,
         max_padding: float = 0.05,
     ) -> None:
-        if not temperature > 0:
-            raise ValueError(f"temperature must be positive, not {temperature}")
-        if batch_tokens < 1:
-            raise ValueError(f"batch_tokens must be positive, not {batch_tokens}")
+        check_settings(temperature, batch_tokens)
         self.model, self.tokenizer = model, tokenizer
         self.temperature, self.batch_tokens = temperature, batch_tokens
         self.max_padding = max_padding
@@ -104,20 +102,9 @@ class ElectricEnergy:
         Raises SequenceError for a text with no token to score, or longer than the model's
         maximum length (unless `truncate`, which cuts it to that length).
         """
-        encoding = self.tokenizer(
-            texts, add_special_tokens=True, truncation=truncate, max_length=self.max_length
-        )
         context = set(self._context_ids.tolist())
-        encoded = []
-        for index, ids in enumerate(encoding["input_ids"]):
-            if len(ids) > self.max_length:
-                raise SequenceError(
-                    index, f"{len(ids)} tokens, more than the model's maximum of {self.max_length}"
-                )
-            if all(token in context for token in ids):
-                raise SequenceError(index, "no tokens to score")
-            encoded.append(list(ids))
-        return encoded
+        encoding = encode_checked(self.tokenizer, texts, truncate, self.max_length, context)
+        return [list(ids) for ids in encoding["input_ids"]]
 
     def score_texts(
         self, texts: list[str], truncate: bool = False, progress: bool = False

@@ -128,6 +128,35 @@ class SequenceError(ValueError):
         self.index = index
 
 
+def check_settings(temperature: float, batch_tokens: int) -> None:
+    """The options every energy shares: a positive temperature and token budget."""
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, not {temperature}")
+    if batch_tokens < 1:
+        raise ValueError(f"batch_tokens must be positive, not {batch_tokens}")
+
+
+def encode_checked(
+    tokenizer: PreTrainedTokenizerBase,
+    texts: list[str],
+    truncate: bool,
+    max_length: int,
+    context: set[int],
+):
+    """The tokenizer's encoding of `texts` (special tokens added, cut to `max_length` if
+    `truncate`), every text checked: SequenceError for one longer than `max_length` or with no
+    token outside `context` to score."""
+    encoding = tokenizer(texts, add_special_tokens=True, truncation=truncate, max_length=max_length)
+    for index, ids in enumerate(encoding["input_ids"]):
+        if len(ids) > max_length:
+            raise SequenceError(
+                index, f"{len(ids)} tokens, more than the model's maximum of {max_length}"
+            )
+        if all(token in context for token in ids):
+            raise SequenceError(index, "no tokens to score")
+    return encoding
+
+
 class MaskedLMEnergy:
     """Energy of a Hugging Face masked LM (`AutoModelForMaskedLM`).
 
@@ -158,10 +187,7 @@ class MaskedLMEnergy:
     ) -> None:
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
-        if not temperature > 0:
-            raise ValueError(f"temperature must be positive, not {temperature}")
-        if batch_tokens < 1:
-            raise ValueError(f"batch_tokens must be positive, not {batch_tokens}")
+        check_settings(temperature, batch_tokens)
         if tokenizer.mask_token_id is None:
             raise ValueError("the tokenizer has no mask token: not a masked language model")
         if whole_word and not tokenizer.is_fast:
@@ -302,18 +328,10 @@ class MaskedLMEnergy:
         Raises SequenceError for a text with no token to score, or longer than the model's
         maximum length (unless `truncate`, which cuts it to that length).
         """
-        encoding = self.tokenizer(
-            texts, add_special_tokens=True, truncation=truncate, max_length=self.max_length
-        )
         context = set(self._context_ids.tolist())
+        encoding = encode_checked(self.tokenizer, texts, truncate, self.max_length, context)
         encoded = []
         for index, ids in enumerate(encoding["input_ids"]):
-            if len(ids) > self.max_length:
-                raise SequenceError(
-                    index, f"{len(ids)} tokens, more than the model's maximum of {self.max_length}"
-                )
-            if all(token in context for token in ids):
-                raise SequenceError(index, "no tokens to score")
             words = encoding.word_ids(index) if encoding.is_fast else [None] * len(ids)
             encoded.append({"input_ids": ids, "word_ids": [-1 if w is None else w for w in words]})
         return encoded
