@@ -152,3 +152,14 @@ def test_bad_input_is_one_line(
     assert err.count("\n") == 1 and err.startswith("textebm generate-noise: error:")
     assert re.search(message, err), err
     assert not (tmp_path / "noise.jsonl").exists()
+
+
+def test_command_and_library_write_the_same_file(files, wordlevel_dir, tmp_path):
+    from textebm.samplers.make_noise import NoiseConfig, generate_noise
+
+    assert main(noise_args(files, wordlevel_dir, tmp_path / "cli.jsonl")) == 0
+    config = NoiseConfig(
+        model=str(wordlevel_dir), train=str(files / "train.tsv"), labels="neg,pos", ratio=3, seed=5
+    )
+    assert generate_noise(config, str(tmp_path / "lib.jsonl")) == 3 * len(TRAIN)
+    assert (tmp_path / "cli.jsonl").read_bytes() == (tmp_path / "lib.jsonl").read_bytes()

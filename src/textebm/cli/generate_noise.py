@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "generate-noise",
         help="noise for joint-EBM classifier training (mask 40%% of tokens, refill from an MLM)",
         description="For each training example, write K noise texts: a fraction of its tokens "
-        "(default 40%%, each side of a sentence pair on its own) masked and refilled from a "
+        "(default 40%, each side of a sentence pair on its own) masked and refilled from a "
         "masked LM, top-k sampled with --seed. The file's header records the task (the training "
         "texts' hash) and tokenizer it was made for, which train classifier --noise-file checks.",
     )
