@@ -41,7 +41,7 @@ from textebm.samplers.proposals import (
     sample,
 )
 
-METHODS = ("mlm-fill",)
+METHODS = ("mlm-fill", "rewrite")
 FILLS = ("parallel", "sequential")
 
 
@@ -49,9 +49,18 @@ FILLS = ("parallel", "sequential")
 class NoiseConfig:
     """Which training file to imitate, with which masked LM, how much noise, and how drawn."""
 
-    method: str = option("mlm-fill", "how the noise is made", "noise", choices=METHODS)
+    method: str = option(
+        "mlm-fill",
+        "mlm-fill: refill masked tokens from a masked LM; rewrite: a model of `train noise-lm` "
+        "writes the full text after a masked prompt",
+        "noise",
+        choices=METHODS,
+    )
     model: str | None = option(
-        None, "hub id or folder of the masked LM that fills the masks (required)", "noise"
+        None,
+        "hub id or folder of the masked LM that fills the masks, or of the rewrite model "
+        "(required)",
+        "noise",
     )
     train: str | None = option(
         None, "labelled training TSV the noise imitates (required)", "data", metavar="FILE"
@@ -73,9 +82,17 @@ class NoiseConfig:
     )
     ratio: int = option(1, "K: noise texts per training example", "noise")
     mask_fraction: float = option(
-        0.4, "fraction of each text's tokens masked and refilled", "noise"
+        0.4,
+        "mlm-fill: fraction of each text's tokens masked and refilled; rewrite: probability "
+        "that each token is masked in the prompt",
+        "noise",
     )
-    top_k: int = option(10, "draw from the k most probable tokens (0: all)", "noise")
+    top_k: int | None = option(
+        None,
+        "draw from the k most probable tokens, 0 all (default: 10 for mlm-fill, as the "
+        "reference's MLM sampler; 20 for rewrite, as the paper)",
+        "noise",
+    )
     temperature: float = option(1.0, "divides the masked LM's logits", "noise")
     fill: str = option(
         "parallel",
@@ -100,7 +117,7 @@ class NoiseConfig:
             raise UsageError(f"--ratio must be at least 1, not {self.ratio}")
         if not 0 < self.mask_fraction <= 1:
             raise UsageError(f"--mask-fraction must lie in (0, 1], not {self.mask_fraction}")
-        if self.top_k < 0:
+        if self.top_k is not None and self.top_k < 0:
             raise UsageError(f"--top-k must be 0 (all) or more, not {self.top_k}")
         if not self.temperature > 0:
             raise UsageError(f"--temperature must be positive, not {self.temperature}")
@@ -180,7 +197,8 @@ def mlm_fill_noise(
     pairs = examples[0].text_pair is not None
     rows = [example for example in examples for _ in range(config.ratio)]
     generator = torch.Generator(device=source.device).manual_seed(config.seed)
-    proposal = Proposal(temperature=config.temperature, top_k=config.top_k)
+    top_k = 10 if config.top_k is None else config.top_k
+    proposal = Proposal(temperature=config.temperature, top_k=top_k)
     starts = range(0, len(rows), config.batch_size)
     if progress:
         from tqdm.auto import tqdm
@@ -234,10 +252,10 @@ def generate_noise(config: NoiseConfig, output: str, progress: bool = False) -> 
     from textebm.data.labelled import parse_label_names, read_labelled
     from textebm.data.noise import task_fingerprint, tokenizer_fingerprint, write_noise
     from textebm.energies.masked_lm import MaskedLMEnergy, model_max_length
-    from textebm.models.loading import load_masked_lm, load_tokenizer
+    from textebm.models.loading import load_masked_lm
 
     if config.model is None:
-        raise UsageError("generate-noise needs a masked LM to fill the masks: pass --model DIR")
+        raise UsageError("generate-noise needs a model (--method's): pass --model DIR")
     if config.train is None:
         raise UsageError("generate-noise imitates a training file: pass --train FILE")
     examples = read_labelled(
@@ -247,18 +265,23 @@ def generate_noise(config: NoiseConfig, output: str, progress: bool = False) -> 
         text_pair_column=config.text_pair_column,
         label_names=parse_label_names(config.labels),
     )
-    model, tokenizer = load_masked_lm(config.model, device=config.device)
-    target = tokenizer if config.tokenizer is None else load_tokenizer(config.tokenizer)
-    if target.get_vocab() != tokenizer.get_vocab():
-        raise UsageError(
-            f"--tokenizer {config.tokenizer} has another vocabulary than --model {config.model}: "
-            "the noise would be written in tokens the classifier reads differently"
-        )
-    limit = model_max_length(model, tokenizer)
-    max_length = limit if config.max_length is None else min(config.max_length, limit)
-    source = MaskedLMEnergy(model, tokenizer)
-    noise = mlm_fill_noise(source, examples, config, max_length, progress=progress)
     about = {k: v for k, v in asdict(config).items() if k not in ("device",)}
+    if config.method == "rewrite":
+        from textebm.models.loading import load_causal_lm
+        from textebm.samplers.rewrite_noise import rewrite_noise
+
+        model, tokenizer = load_causal_lm(config.model, device=config.device)
+        target = _target_tokenizer(config, tokenizer)
+        noise, about["blank_rewrites_kept_original"] = rewrite_noise(
+            model, tokenizer, examples, config, progress=progress
+        )
+    else:
+        model, tokenizer = load_masked_lm(config.model, device=config.device)
+        target = _target_tokenizer(config, tokenizer)
+        limit = model_max_length(model, tokenizer)
+        max_length = limit if config.max_length is None else min(config.max_length, limit)
+        source = MaskedLMEnergy(model, tokenizer)
+        noise = mlm_fill_noise(source, examples, config, max_length, progress=progress)
     return write_noise(
         output,
         noise,
@@ -266,3 +289,19 @@ def generate_noise(config: NoiseConfig, output: str, progress: bool = False) -> 
         tokenizer=tokenizer_fingerprint(target),
         noise_model=about,
     )
+
+
+def _target_tokenizer(config: NoiseConfig, tokenizer):
+    """The tokenizer the file is fingerprinted for: --tokenizer's, which must share the model's
+    vocabulary, or the model's own."""
+    from textebm.models.loading import load_tokenizer
+
+    if config.tokenizer is None:
+        return tokenizer
+    target = load_tokenizer(config.tokenizer)
+    if target.get_vocab() != tokenizer.get_vocab():
+        raise UsageError(
+            f"--tokenizer {config.tokenizer} has another vocabulary than --model {config.model}: "
+            "the noise would be written in tokens the classifier reads differently"
+        )
+    return target
