@@ -17,11 +17,13 @@ from textebm.samplers.make_noise import NoiseConfig
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "generate-noise",
-        help="noise for joint-EBM classifier training (mask 40%% of tokens, refill from an MLM)",
-        description="For each training example, write K noise texts: a fraction of its tokens "
-        "(default 40%, each side of a sentence pair on its own) masked and refilled from a "
-        "masked LM, top-k sampled with --seed. The file's header records the task (the training "
-        "texts' hash) and tokenizer it was made for, which train classifier --noise-file checks.",
+        help="noise for joint-EBM classifier training (masked texts refilled or rewritten)",
+        description="For each training example, write K noise texts. mlm-fill: 40% of its "
+        "tokens (each side of a sentence pair on its own) masked and refilled from a masked LM, "
+        "top-k sampled. rewrite: a model trained with `textebm train noise-lm` writes the full "
+        "text after a prompt with each token masked with probability 0.4 (runs merged), top-k "
+        "20. The file's header records the task (the training texts' hash) and tokenizer it was "
+        "made for, which train classifier --noise-file checks.",
     )
     parser.add_argument(
         "--config",

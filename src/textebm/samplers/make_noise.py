@@ -1,5 +1,6 @@
 """Noise that looks like the data, for the joint-EBM classifier recipe: `textebm generate-noise`,
-or `generate_noise(NoiseConfig(...))`.
+or `generate_noise(NoiseConfig(...))`. Two methods: `mlm-fill` (below) and `rewrite`, the paper's
+noise model (`textebm.samplers.rewrite_noise`, trained by `textebm train noise-lm`).
 
 Method `mlm-fill` (the simpler alternative of He et al. 2021; their code keeps a RoBERTa-MLM
 sampler, top-k 10, unused): for each training example and each of its K noise copies, mask a
@@ -96,7 +97,8 @@ class NoiseConfig:
     temperature: float = option(1.0, "divides the masked LM's logits", "noise")
     fill: str = option(
         "parallel",
-        "parallel: every mask from one pass; sequential: one mask per pass, in random order",
+        "mlm-fill: parallel draws every mask from one pass; sequential one mask per pass, in "
+        "random order",
         "noise",
         choices=FILLS,
     )

@@ -12,6 +12,7 @@ original side instead; how many did is returned, for the file's header.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from transformers import PreTrainedModel
@@ -24,16 +25,23 @@ from textebm.energies.causal_lm import causal_specials
 from textebm.errors import UsageError
 from textebm.samplers.generate import generate
 
+if TYPE_CHECKING:
+    from textebm.samplers.make_noise import NoiseConfig
+
 
 def rewrite_noise(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     examples: Sequence[LabelledExample],
-    config,
+    config: NoiseConfig,
     progress: bool = False,
 ) -> tuple[list[NoiseExample], int]:
     """K = config.ratio noise texts per example (its K copies together), and the number of
-    blank rewrites replaced by the original text. config: a `NoiseConfig`."""
+    blank rewrites replaced by the original text.
+
+    Uses config's ratio, seed, mask_fraction (the masking probability), top_k (None: 20),
+    temperature, batch_size (sides per generation call) and max_length.
+    """
     if tokenizer.mask_token_id is None:
         raise UsageError(
             "the rewrite model's tokenizer has no mask token: train it with train noise-lm"
