@@ -73,6 +73,7 @@ def test_noise_file_is_reproducible_and_accepted(files, wordlevel_dir, wordpiece
     header = read_noise_header(first)
     assert header["noise_model"]["method"] == "mlm-fill"
     assert header["noise_model"]["ratio"] == 3 and header["noise_model"]["seed"] == 5
+    assert header["noise_model"]["top_k"] == 10  # the default used, recorded as a number
     rows = read_labelled(files / "train.tsv", label_names=["neg", "pos"])
     task = task_fingerprint(rows)
     tokenizer = tokenizer_fingerprint(load_tokenizer(str(wordlevel_dir)))

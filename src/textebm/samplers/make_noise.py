@@ -129,6 +129,14 @@ class NoiseConfig:
             raise UsageError(f"--max-length must be at least 4, not {self.max_length}")
 
 
+def default_top_k(config: NoiseConfig) -> int:
+    """--top-k, or the method's default: 10 for mlm-fill (the reference code's MLM sampler), 20
+    for rewrite (the paper's)."""
+    if config.top_k is not None:
+        return config.top_k
+    return 20 if config.method == "rewrite" else 10
+
+
 def choose_masks(
     segments: torch.Tensor, fraction: float, generator: torch.Generator
 ) -> torch.Tensor:
@@ -199,8 +207,7 @@ def mlm_fill_noise(
     pairs = examples[0].text_pair is not None
     rows = [example for example in examples for _ in range(config.ratio)]
     generator = torch.Generator(device=source.device).manual_seed(config.seed)
-    top_k = 10 if config.top_k is None else config.top_k
-    proposal = Proposal(temperature=config.temperature, top_k=top_k)
+    proposal = Proposal(temperature=config.temperature, top_k=default_top_k(config))
     starts = range(0, len(rows), config.batch_size)
     if progress:
         from tqdm.auto import tqdm
@@ -268,6 +275,7 @@ def generate_noise(config: NoiseConfig, output: str, progress: bool = False) -> 
         label_names=parse_label_names(config.labels),
     )
     about = {k: v for k, v in asdict(config).items() if k not in ("device",)}
+    about["top_k"] = default_top_k(config)  # the k actually used, not None
     if config.method == "rewrite":
         from textebm.models.loading import load_causal_lm
         from textebm.samplers.rewrite_noise import rewrite_noise

@@ -42,6 +42,8 @@ def rewrite_noise(
     Uses config's ratio, seed, mask_fraction (the masking probability), top_k (None: 20),
     temperature, batch_size (sides per generation call) and max_length.
     """
+    from textebm.samplers.make_noise import default_top_k
+
     if tokenizer.mask_token_id is None:
         raise UsageError(
             "the rewrite model's tokenizer has no mask token: train it with train noise-lm"
@@ -59,7 +61,7 @@ def rewrite_noise(
         for text in ((example.text, example.text_pair) if pairs else (example.text,))
     ]
     generator = torch.Generator().manual_seed(config.seed)
-    top_k = 20 if config.top_k is None else config.top_k
+    top_k = default_top_k(config)
     starts = range(0, len(sides), config.batch_size)
     if progress:
         from tqdm.auto import tqdm
