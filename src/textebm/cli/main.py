@@ -16,7 +16,16 @@ from textebm import __version__
 from textebm.errors import UsageError
 
 # Modules under textebm.cli that define a command; imported lazily so `--help` stays fast.
-COMMAND_MODULES = ["demo", "eval", "sample", "score", "tiny_model", "train", "verify"]
+COMMAND_MODULES = [
+    "demo",
+    "eval",
+    "generate_noise",
+    "sample",
+    "score",
+    "tiny_model",
+    "train",
+    "verify",
+]
 
 
 class _Parser(argparse.ArgumentParser):

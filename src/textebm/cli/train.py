@@ -18,6 +18,7 @@ from textebm.data.tokenizers import TokenizerConfig
 from textebm.recipes.classifier_config import ClassifierConfig
 from textebm.recipes.config import ClmConfig, MlmConfig, load_config
 from textebm.recipes.electric_config import ClozeTrainConfig, ElectricTrainConfig
+from textebm.recipes.noise_lm_config import NoiseLmConfig
 
 # sub-command: (config class, "module:function" taking the config, one-line description)
 RECIPES: dict[str, tuple[type, str, str]] = {
@@ -40,6 +41,12 @@ RECIPES: dict[str, tuple[type, str, str]] = {
         ElectricTrainConfig,
         "textebm.recipes.electric:train_electric",
         "Electric (per-token energies by NCE against --noise DIR|joint), for AutoModel",
+    ),
+    "noise-lm": (
+        NoiseLmConfig,
+        "textebm.recipes.noise_lm:train_noise_lm",
+        "the joint-EBM noise model: a causal LM that rewrites a text with 40% of its tokens "
+        "masked into the full text, for generate-noise --method rewrite",
     ),
     "classifier": (
         ClassifierConfig,

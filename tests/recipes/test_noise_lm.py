@@ -1,0 +1,121 @@
+"""The rewrite noise model: its masked prompts, its targets, and training it, then sampling it
+into a noise file that the classifier recipe accepts."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from textebm.cli.main import main
+from textebm.data.labelled import read_labelled
+from textebm.data.noise import (
+    read_noise,
+    read_noise_header,
+    task_fingerprint,
+    tokenizer_fingerprint,
+)
+from textebm.data.rewrite import masked_prompt, rewrite_prompt
+from textebm.models.loading import load_tokenizer
+from textebm.objectives.causal_lm import IGNORE
+from textebm.recipes.noise_lm import NoiseLM
+from textebm.recipes.noise_lm_config import NoiseLmConfig
+
+M = 4  # the mask id in this file's hand cases
+
+
+def test_masked_prompt_merges_runs():
+    """Draws u = rand(6); token i masked where u_i < 0.4; each run of masks becomes one M."""
+    ids = [10, 11, 12, 13, 14, 15]
+    u = torch.rand(6, generator=torch.Generator().manual_seed(3))
+    expected: list[int] = []
+    for token, draw in zip(ids, u.tolist(), strict=True):
+        if draw >= 0.4:
+            expected.append(token)
+        elif not expected or expected[-1] != M:
+            expected.append(M)
+    got = masked_prompt(ids, M, 0.4, torch.Generator().manual_seed(3))
+    assert got == expected
+    assert masked_prompt(ids, M, 1.0, torch.Generator()) == [M]  # one run: one mask
+    assert masked_prompt(ids, M, 0.0, torch.Generator()) == ids
+    assert rewrite_prompt([10, 11], 2, 3, M, 0.0, torch.Generator()) == [2, 10, 11, 3]
+    assert rewrite_prompt([10, 11], None, 3, M, 1.0, torch.Generator()) == [M, 3]
+
+
+def test_masks_hit_about_the_probability():
+    generator = torch.Generator().manual_seed(0)
+    prompts = [masked_prompt(list(range(10, 30)), M, 0.4, generator) for _ in range(300)]
+    # Unmasked tokens survive in order: 60% of 20 on average.
+    kept = sum(len([t for t in p if t != M]) for p in prompts) / (300 * 20)
+    assert abs(kept - 0.6) < 0.03
+
+
+def test_batch_predicts_only_the_full_text(wordlevel_dir):
+    tokenizer = load_tokenizer(str(wordlevel_dir))
+    config = NoiseLmConfig(corpus="x", output="y", tokenizer="t", mask_probability=0.5)
+    objective = NoiseLM(config)
+    objective.check_tokenizer(tokenizer)
+    examples = [[10, 11, 12], [13]]
+    batch = objective.batch(examples, [0, 1], torch.Generator().manual_seed(0))
+    eos, pad = objective.eos_id, objective.pad_id
+    for row, ids in enumerate(examples):
+        labels = batch.inputs["labels"][row]
+        targets = labels[labels != IGNORE].tolist()
+        assert targets == [*ids, eos]
+        start = int((labels != IGNORE).nonzero()[0])
+        assert batch.inputs["input_ids"][row][start - 1] == eos  # the prompt ends with eos
+        assert batch.inputs["input_ids"][row][0] == objective.bos_id
+    assert batch.counts == {"loss": 3 + 1 + 1 + 1}
+    assert batch.inputs["input_ids"][1].tolist()[-1] == pad  # the short row is right-padded
+
+
+TRAIN = [
+    ("the cat sat on the mat .", "a dog ran", "1"),
+    ("a dog ran in the park", "the cat sat", "0"),
+    ("the old cat sang", "we saw them", "1"),
+    ("we saw them yesterday near the green river", "she sang", "0"),
+]
+
+
+@pytest.fixture(scope="module")
+def rewrite_model(tmp_path_factory, wordlevel_dir):
+    """A rewrite model trained a few steps on both sides of TRAIN's pairs."""
+    folder = tmp_path_factory.mktemp("noise-lm")
+    rows = "".join(f"{a}\t{b}\t{y}\n" for a, b, y in TRAIN)
+    (folder / "train.tsv").write_text("sentence\tsentence2\tlabel\n" + rows)
+    argv = [
+        "train", "noise-lm", "--corpus", str(folder / "train.tsv"), "--text-column", "sentence",
+        "--text-pair-column", "sentence2", "--tokenizer", str(wordlevel_dir),
+        "--layers", "1", "--hidden-size", "32", "--heads", "2", "--intermediate-size", "64",
+        "--context-length", "40", "--batch-size", "4", "--max-steps", "3", "--log-every", "1",
+        "--output", str(folder / "model"),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    return folder
+
+
+def test_trained_model_writes_accepted_noise(rewrite_model, wordlevel_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("CI", "1")
+    train = rewrite_model / "train.tsv"
+    base = [
+        "generate-noise", "--method", "rewrite", "--model", str(rewrite_model / "model"),
+        "--train", str(train), "--text-pair-column", "sentence2", "--ratio", "2", "--seed", "4",
+    ]  # fmt: skip
+    assert main([*base, "-o", str(tmp_path / "a.jsonl")]) == 0
+    assert main([*base, "-o", str(tmp_path / "b.jsonl")]) == 0
+    assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
+    rows = read_labelled(train, text_pair_column="sentence2")
+    fingerprint = tokenizer_fingerprint(load_tokenizer(str(wordlevel_dir)))
+    noise = read_noise(
+        tmp_path / "a.jsonl", task=task_fingerprint(rows), tokenizer=fingerprint, pairs=True
+    )
+    assert len(noise) == 2 * len(TRAIN)
+    header = read_noise_header(tmp_path / "a.jsonl")
+    assert header["noise_model"]["method"] == "rewrite"
+    assert 0 <= header["noise_model"]["blank_rewrites_kept_original"] <= len(noise) * 2
+
+
+def test_bad_mask_probability():
+    from textebm.errors import UsageError
+
+    with pytest.raises(UsageError, match="--mask-probability"):
+        NoiseLmConfig(corpus="x", output="y", tokenizer="t", mask_probability=1.0)
