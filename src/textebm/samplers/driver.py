@@ -129,7 +129,8 @@ def run_chains(
     from tqdm.auto import tqdm
 
     per_sweep = steps_per_sweep(state.free, kernel.block_size)
-    longest = burn_in + (sweeps if stop is None else stop.max_sweeps or sweeps)
+    cap = sweeps if stop is None else stop.max_sweeps  # None: only the clock ends it
+    longest = None if cap is None else burn_in + cap
     counts = {name: torch.zeros(chains, device=state.tokens.device) for name in ("acc", "nov")}
     burn_counts = {name: torch.zeros_like(counts["acc"]) for name in ("acc", "nov")}
     kept, kept_sweeps, kept_energy, trace, temperatures = [], [], [], [], []
