@@ -59,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
     result = sample(config, progress=True)
     result.diagnostics["settings"]["output"] = args.output
     _write(output, result, config)
+    stopping = result.diagnostics.get("stopping")
+    if stopping is not None:
+        print(f"textebm sample: {_stopping_line(stopping, result.diagnostics)}", file=sys.stderr)
     unknown = result.diagnostics.get("init", {}).get("unknown_tokens", 0)
     if unknown:
         print(
@@ -67,6 +70,26 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _stopping_line(stopping: dict, diagnostics: dict) -> str:
+    """How an --until-rhat run ended: converged after N sweeps, or which cap came first."""
+    worst = diagnostics.get("energy_worst_length") or {}
+    where = (
+        f"worst split R-hat {worst['split_rhat']:.3f} (length {worst['length']})"
+        if worst
+        else "no R-hat yet"
+    )
+    if stopping["converged"]:
+        return (
+            f"converged after {stopping['sweeps']} sweeps past the burn-in: split R-hat <= "
+            f"{stopping['until_rhat']:g} in every length group, {where}"
+        )
+    cap = {"max_sweeps": "--max-sweeps", "time_budget": "--time-budget"}[stopping["stopped_by"]]
+    return (
+        f"not converged: {cap} came first, after {stopping['sweeps']} sweeps past the burn-in; "
+        f"{where} at the end, threshold {stopping['until_rhat']:g}"
+    )
 
 
 def _outputs(output: Path) -> tuple[Path, Path, Path]:

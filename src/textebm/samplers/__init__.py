@@ -8,12 +8,15 @@ kernel = MetropolisHastings(energy)            # or DegenerateGibbs(energy), Nai
 start = from_lengths(energy.tokenizer, [12] * 8)
 state, fill_passes = kernel.init(*start.astuple(), generator)
 samples = run_chains(kernel, state, generator, sweeps=100, burn_in=20, thin=5)
+# or until the energy's split R-hat is <= 1.05 in every length group, at most 2000 sweeps:
+samples = run_chains(kernel, state, generator, 100, 20, 5, stop=StopRule(1.05, max_sweeps=2000))
 
 Causal LMs sample exactly, without a chain: `generate` (see `samplers.generate`).
 """
 
 from textebm.samplers.api import SampleResult, build_kernel, build_start, sample
 from textebm.samplers.config import SampleConfig
+from textebm.samplers.convergence import StopRule
 from textebm.samplers.driver import Kernel, Samples, geometric_schedule, run_chains
 from textebm.samplers.generate import Generation, generate, generate_texts
 from textebm.samplers.gibbs import DegenerateGibbs
@@ -39,6 +42,7 @@ __all__ = [
     "Samples",
     "Start",
     "StepInfo",
+    "StopRule",
     "build_kernel",
     "build_start",
     "from_lengths",

@@ -22,6 +22,7 @@ import torch
 from textebm.energies.base import Condition, Energy
 from textebm.errors import UsageError
 from textebm.samplers.config import SampleConfig
+from textebm.samplers.convergence import single_chain_lengths
 from textebm.samplers.driver import geometric_schedule, run_chains
 from textebm.samplers.gibbs import DegenerateGibbs
 from textebm.samplers.mask_predict import mask_predict
@@ -38,7 +39,8 @@ class SampleResult:
         "token_ids", "energy"}; text and token_ids without structural tokens (see `records`).
     tokens: (kept, chains, length) int64 kept states, special tokens included, on the CPU.
     energies: (kept, chains) their untempered energies.
-    trace: (burn_in + sweeps, chains) energy after every sweep (Mask-Predict: every iteration).
+    trace: (burn_in + sweeps, chains) energy after every sweep (Mask-Predict: every iteration);
+        with --until-rhat, sweeps is the number run (`diagnostics["stopping"]`).
     burn_in: sweeps of `trace` before the first that may be kept.
     diagnostics: JSON-ready settings, acceptance, ESS, R-hat, cost, time.
     """
@@ -238,6 +240,17 @@ def records(
 def _chains(config, energy, start, generator, condition, progress, target) -> SampleResult:
     kernel = build_kernel(config, energy, target)
     masks_before = int((start.free & (start.tokens == energy.mask_id)).sum())
+    # group chains by the length asked for (special tokens excluded; [MASK]s count)
+    structural = torch.tensor(sorted(structural_ids(energy.tokenizer)), device=start.tokens.device)
+    content = start.attention_mask.bool() & ~torch.isin(start.tokens, structural)
+    chain_lengths = content.sum(dim=1).tolist()
+    stop = config.stop_rule()
+    alone = single_chain_lengths(chain_lengths) if stop is not None else []
+    if alone:
+        raise UsageError(
+            f"--until-rhat needs 2 or more chains of every length; length(s) "
+            f"{', '.join(map(str, alone))} have one: raise --chains or narrow --length"
+        )
     state, fill_passes = kernel.init(*start.astuple(), generator, condition=condition)
     schedule = None
     if config.anneal_to is not None:
@@ -252,6 +265,8 @@ def _chains(config, energy, start, generator, condition, progress, target) -> Sa
         config.thin,
         schedule=schedule,
         progress=progress,
+        stop=stop,
+        lengths=chain_lengths,
     )
     init = {
         "from": "text" if config.init is not None else "all-mask",

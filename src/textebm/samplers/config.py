@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from textebm.errors import UsageError
 from textebm.recipes.config import _check_types, option
+from textebm.samplers.convergence import StopRule
 
 SAMPLERS = ("mh", "gibbs", "mask-predict")
 
@@ -73,6 +74,30 @@ class SampleConfig:
     sweeps: int = option(100, "sweeps after burn-in (Mask-Predict: iterations)", "chains")
     burn_in: int = option(20, "sweeps discarded first", "chains")
     thin: int = option(10, "keep every N-th sweep after burn-in", "chains")
+    until_rhat: float | None = option(
+        None,
+        "run until the energy's split R-hat over the chains of each length (every sweep past "
+        "the burn-in) is at most R in every length group, e.g. 1.05; --sweeps is then the "
+        "minimum, and --max-sweeps or --time-budget the cap",
+        "convergence",
+        metavar="R",
+    )
+    check_every: int = option(
+        10, "with --until-rhat: compute R-hat every N sweeps past the burn-in", "convergence"
+    )
+    max_sweeps: int | None = option(
+        None,
+        "with --until-rhat: stop after N sweeps past the burn-in, converged or not",
+        "convergence",
+        metavar="N",
+    )
+    time_budget: float | None = option(
+        None,
+        "with --until-rhat: stop once this many minutes of wall clock have passed (burn-in "
+        "included; --sweeps always run), converged or not; the result then depends on speed",
+        "convergence",
+        metavar="MINUTES",
+    )
     temperature: float = option(1.0, "target temperature T: p(x) ~ exp(-E(x)/T)", "chains")
     anneal_to: float | None = option(
         None,
@@ -165,6 +190,7 @@ class SampleConfig:
             raise UsageError(
                 f"--thin {self.thin} is more than --sweeps {self.sweeps}: nothing kept"
             )
+        self._check_convergence()
         if self.fixed and self.init is None:
             raise UsageError("--fixed needs --init TEXT (a template with [MASK]s)")
         if self.init is not None and (self.length is not None or self.prefix is not None):
@@ -175,6 +201,48 @@ class SampleConfig:
             raise UsageError(
                 "say what to sample: --length L, --init TEXT, or --prefix TEXT --length L"
             )
+
+    def _check_convergence(self) -> None:
+        if self.until_rhat is None:
+            for name in ("max_sweeps", "time_budget"):
+                if getattr(self, name) is not None:
+                    raise UsageError(
+                        f"{_flag(name)} caps --until-rhat R; without it, --sweeps is the run"
+                    )
+            return
+        checks = [
+            (
+                self.sampler != "mask-predict",
+                "--until-rhat is for chains (--sampler mh or gibbs), not mask-predict",
+            ),
+            (
+                self.until_rhat > 1,
+                f"--until-rhat must be more than 1 (e.g. 1.05), not {self.until_rhat}",
+            ),
+            (self.check_every >= 1, f"--check-every must be >= 1, not {self.check_every}"),
+            (
+                self.max_sweeps is not None or self.time_budget is not None,
+                "--until-rhat needs a cap: --max-sweeps N, --time-budget MINUTES, or both",
+            ),
+            (
+                self.max_sweeps is None or self.max_sweeps >= self.sweeps,
+                f"--max-sweeps {self.max_sweeps} is less than --sweeps {self.sweeps}, the "
+                "minimum with --until-rhat",
+            ),
+            (
+                self.time_budget is None or self.time_budget > 0,
+                f"--time-budget must be positive minutes, not {self.time_budget}",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UsageError(message)
+
+    def stop_rule(self) -> StopRule | None:
+        """The `StopRule` of --until-rhat and its caps, or None for a fixed number of sweeps."""
+        if self.until_rhat is None:
+            return None
+        return StopRule(self.until_rhat, self.check_every, self.max_sweeps, self.time_budget)
 
 
 def _flag(name: str) -> str:

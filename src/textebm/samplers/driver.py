@@ -4,7 +4,8 @@ A kernel has `step(generator, state) -> (state, info)`, `energy_of(state)`, `blo
 `at_temperature(tau)` and `energy` (whose `cost` counts the work). `run_chains` runs
 `burn_in + sweeps` sweeps, keeps the state after every `thin`-th sweep past the burn-in, and
 reports acceptance, novel transitions (accepted and different: the paper's telling statistic),
-energy traces, ESS and R-hat of the energy across chains.
+energy traces, ESS and R-hat of the energy across chains, and per group of chains of one length.
+With a `StopRule` it runs on until the energy's R-hat is low in every length group, or a cap.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -20,7 +21,17 @@ import torch
 
 from textebm.energies.base import Energy
 from textebm.eval.mcmc import ess_bulk, rank_rhat, split_rhat
+from textebm.samplers.convergence import (
+    StopRule,
+    by_length,
+    finite_or_none,
+    group_split_rhats,
+    single_chain_lengths,
+    worst,
+)
 from textebm.samplers.state import ChainState, StepInfo, steps_per_sweep
+
+_clock = time.perf_counter  # wall clock of the time budget; a test may replace it
 
 Schedule = Callable[[int], float]
 
@@ -62,7 +73,7 @@ class Samples:
     tokens: (kept, chains, length) int64, the kept states (special tokens included).
     sweeps: (kept,) the sweep after which each was kept, 1-based, counting the burn-in.
     energies: (kept, chains) their untempered energies.
-    trace: (burn_in + sweeps, chains) the energy after every sweep.
+    trace: (burn_in + sweeps, chains) the energy after every sweep (sweeps: those run).
     state: the final state.
     diagnostics: acceptance, novel transitions, ESS, R-hat, cost, time (JSON-ready).
     """
@@ -75,8 +86,10 @@ class Samples:
     diagnostics: dict = field(default_factory=dict)
 
 
-def _finite(value: float) -> float | None:
-    return None if math.isnan(value) or math.isinf(value) else value
+def _highest(values) -> float | None:
+    """The largest value, or None when one is NaN (too few draws to tell)."""
+    values = list(values)
+    return None if any(math.isnan(v) for v in values) else max(values)
 
 
 def run_chains(
@@ -88,26 +101,46 @@ def run_chains(
     thin: int = 1,
     schedule: Schedule | None = None,
     progress: bool = True,
+    stop: StopRule | None = None,
+    lengths: Sequence[int] | None = None,
 ) -> Samples:
     """Run every chain for `burn_in + sweeps` sweeps and keep every `thin`-th after burn-in.
 
     schedule: target temperature of each sweep (0-based, burn-in included); None keeps the
-        kernel's. A progress bar shows when `progress` and the CI variable is unset.
+        kernel's (past the schedule's end, its last temperature). A progress bar shows when
+        `progress` and the CI variable is unset.
+    stop: run on past `sweeps` (then the minimum) until the energy's split R-hat is low in every
+        length group, or a cap (`StopRule`); None runs exactly `sweeps`.
+    lengths: (chains,) the length each chain is grouped by for R-hat; None: its real tokens,
+        special tokens included (`attention_mask` summed). Only chains of one length compare.
     """
     if sweeps < 1 or burn_in < 0 or thin < 1:
         raise ValueError(f"need sweeps >= 1, burn_in >= 0, thin >= 1: {sweeps}, {burn_in}, {thin}")
+    chains = state.tokens.shape[0]
+    keys = state.attention_mask.sum(dim=1).tolist() if lengths is None else list(lengths)
+    if len(keys) != chains:
+        raise ValueError(f"{len(keys)} lengths for {chains} chains")
+    if stop is not None:
+        if stop.max_sweeps is not None and stop.max_sweeps < sweeps:
+            raise ValueError(f"max_sweeps {stop.max_sweeps} is less than the minimum {sweeps}")
+        alone = single_chain_lengths(keys)
+        if alone:
+            raise ValueError(f"R-hat needs 2 or more chains of each length; {alone} have one")
     from tqdm.auto import tqdm
 
     per_sweep = steps_per_sweep(state.free, kernel.block_size)
-    total = burn_in + sweeps
-    chains = state.tokens.shape[0]
+    cap = sweeps if stop is None else stop.max_sweeps  # None: only the clock ends it
+    longest = None if cap is None else burn_in + cap
     counts = {name: torch.zeros(chains, device=state.tokens.device) for name in ("acc", "nov")}
     burn_counts = {name: torch.zeros_like(counts["acc"]) for name in ("acc", "nov")}
     kept, kept_sweeps, kept_energy, trace, temperatures = [], [], [], [], []
+    checks: list[dict] = []
+    stopped_by = None
     cost_before = _costs(kernel)
-    started = time.perf_counter()
-    bar = tqdm(total=total, unit="sweep", disable=not progress or bool(os.environ.get("CI")))
-    for sweep in range(total):
+    started = _clock()
+    bar = tqdm(total=longest, unit="sweep", disable=not progress or bool(os.environ.get("CI")))
+    sweep = 0
+    while True:
         current = kernel if schedule is None else kernel.at_temperature(schedule(sweep))
         temperatures.append(current.tau)
         tally = burn_counts if sweep < burn_in else counts
@@ -122,11 +155,28 @@ def run_chains(
             kept_sweeps.append(sweep + 1)
             kept_energy.append(energy)
         bar.update(1)
+        sweep += 1
+        done = sweep - burn_in
+        if stop is None:
+            if done >= sweeps:
+                break
+            continue
+        if stop.due(done, sweeps):  # reads the trace only: no random numbers drawn
+            rhats = group_split_rhats(_post(trace, burn_in), keys)
+            checks.append({"sweep": done, "worst_split_rhat": _highest(rhats.values())})
+            if stop.converged(rhats):
+                stopped_by = "converged"
+                break
+        stopped_by = stop.cap(done, sweeps, (_clock() - started) / 60)
+        if stopped_by is not None:
+            break
     bar.close()
-    seconds = time.perf_counter() - started
+    seconds = _clock() - started
+    minimum, sweeps = sweeps, sweep - burn_in  # sweeps run: past the minimum with a rule
     trace = torch.stack(trace).float().cpu()
     post = trace[burn_in:].T  # (chains, draws)
     steps = sweeps * per_sweep
+    groups = by_length(post, keys)
     diagnostics = {
         "chains": chains,
         "sweeps": sweeps,
@@ -141,13 +191,27 @@ def run_chains(
         "novel_transition_rate_per_chain": (counts["nov"] / steps).tolist(),
         "burn_in_acceptance_rate": _rate(burn_counts["acc"], burn_in * per_sweep * chains),
         "energy_mean": float(post.mean()),
-        "energy_ess_bulk": _finite(ess_bulk(post)),
-        "energy_rhat": _finite(rank_rhat(post)),
-        "energy_split_rhat": _finite(split_rhat(post)),
+        "energy_ess_bulk": finite_or_none(ess_bulk(post)),
+        "energy_rhat": finite_or_none(rank_rhat(post)),
+        "energy_split_rhat": finite_or_none(split_rhat(post)),
+        "energy_by_length": groups,
+        "energy_worst_length": worst(groups),
+        "energy_by_length_note": "R-hat and ESS of the energy after every sweep past the "
+        "burn-in, over the chains of one length (energies of different lengths are on "
+        "different scales); R-hat is null for a group of one chain or under 4 sweeps",
         "cost": {k: after - cost_before[k] for k, after in _costs(kernel).items()},
         "seconds": seconds,
-        "sweeps_per_second": total / seconds if seconds > 0 else None,
+        "sweeps_per_second": (burn_in + sweeps) / seconds if seconds > 0 else None,
     }
+    if stop is not None:
+        diagnostics["stopping"] = {
+            **stop.settings(),
+            "min_sweeps": minimum,
+            "stopped_by": stopped_by,
+            "converged": stopped_by == "converged",
+            "sweeps": sweeps,
+            "checks": checks,
+        }
     if not kept:  # thin > sweeps
         kept, kept_energy = [state.tokens[:0]], [trace[0, :0]]
     return Samples(
@@ -158,6 +222,12 @@ def run_chains(
         state=state,
         diagnostics=diagnostics,
     )
+
+
+def _post(trace: list[torch.Tensor], burn_in: int) -> torch.Tensor:
+    """(chains, draws) energies past the burn-in, converted as the final diagnostics convert
+    them, so that the check and the reported R-hat are the same number."""
+    return torch.stack(trace).float().cpu()[burn_in:].T
 
 
 def _rate(count: torch.Tensor, total: int) -> float | None:
