@@ -47,7 +47,7 @@ from textebm.errors import UsageError
 from textebm.models.energy_head import HEAD_FOLDER, EnergyHead, EnergyHeadConfig
 from textebm.objectives.joint_ebm import residual_nce_terms
 from textebm.recipes.classifier_config import ClassifierConfig
-from textebm.recipes.init import load_init
+from textebm.recipes.init import bert_settings, load_init
 from textebm.recipes.loop import Batch, Models, train
 from textebm.recipes.objective import Auxiliary, to_device
 
@@ -144,19 +144,7 @@ class Classifier:
             )
         else:
             model = BertForSequenceClassification(
-                BertConfig(
-                    vocab_size=len(tokenizer),
-                    hidden_size=config.hidden_size,
-                    num_hidden_layers=config.layers,
-                    num_attention_heads=config.heads,
-                    intermediate_size=config.intermediate_size,
-                    max_position_embeddings=config.context_length,
-                    type_vocab_size=2,
-                    hidden_dropout_prob=config.dropout,
-                    attention_probs_dropout_prob=config.dropout,
-                    pad_token_id=tokenizer.pad_token_id,
-                    **labels,
-                )
+                BertConfig(**bert_settings(config, tokenizer), **labels)
             )
         self.hidden_size = model.config.hidden_size
         self.types = takes_token_types(model)

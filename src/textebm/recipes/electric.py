@@ -40,7 +40,7 @@ from textebm.objectives.electric import (
 )
 from textebm.recipes.cloze import Lines, cloze_model_config, load_cloze
 from textebm.recipes.electric_config import ElectricTrainConfig
-from textebm.recipes.init import load_init
+from textebm.recipes.init import bert_settings, load_init
 from textebm.recipes.loop import Batch, Models, derive_seed, train
 from textebm.recipes.objective import Auxiliary, to_device
 
@@ -50,20 +50,7 @@ def build_electric(config: ElectricTrainConfig, tokenizer: PreTrainedTokenizerBa
     from textebm.models.electric import ElectricConfig, ElectricModel
 
     if config.init_from is None:
-        return ElectricModel(
-            ElectricConfig(
-                vocab_size=len(tokenizer),
-                hidden_size=config.hidden_size,
-                num_hidden_layers=config.layers,
-                num_attention_heads=config.heads,
-                intermediate_size=config.intermediate_size,
-                max_position_embeddings=config.context_length,
-                type_vocab_size=2,
-                hidden_dropout_prob=config.dropout,
-                attention_probs_dropout_prob=config.dropout,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-        )
+        return ElectricModel(ElectricConfig(**bert_settings(config, tokenizer)))
 
     def load(folder: str) -> PreTrainedModel:
         # An Electric folder continues training; any other encoder starts Electric's encoder.

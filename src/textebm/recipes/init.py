@@ -9,12 +9,30 @@ too small for either fails later with an index error deep inside an embedding.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from textebm.errors import UsageError
 from textebm.recipes.config import TrainConfig
+
+
+def bert_settings(config: TrainConfig, tokenizer: PreTrainedTokenizerBase) -> dict[str, Any]:
+    """A fresh BERT-style encoder's configuration: the run's size, dropout and context, the
+    tokenizer's vocabulary and padding, two token types (sentence pairs)."""
+    return dict(
+        vocab_size=len(tokenizer),
+        hidden_size=config.hidden_size,
+        num_hidden_layers=config.layers,
+        num_attention_heads=config.heads,
+        intermediate_size=config.intermediate_size,
+        max_position_embeddings=config.context_length,
+        type_vocab_size=2,
+        hidden_dropout_prob=config.dropout,
+        attention_probs_dropout_prob=config.dropout,
+        pad_token_id=tokenizer.pad_token_id,
+    )
 
 
 def positions(settings: PretrainedConfig, default: int) -> int:

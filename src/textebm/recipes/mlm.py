@@ -23,7 +23,7 @@ from textebm.data.padding import right_pad
 from textebm.errors import UsageError
 from textebm.objectives.masked_lm import IGNORE, mask_tokens, masked_lm_loss
 from textebm.recipes.config import MlmConfig
-from textebm.recipes.init import load_init
+from textebm.recipes.init import bert_settings, load_init
 from textebm.recipes.loop import Batch, Models, derive_seed, train
 from textebm.recipes.objective import to_device
 
@@ -77,20 +77,7 @@ class MaskedLM:
     def build_model(self, config: MlmConfig, tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
         if config.init_from is not None:
             return load_init(config, tokenizer, AutoModelForMaskedLM.from_pretrained)
-        return BertForMaskedLM(
-            BertConfig(
-                vocab_size=len(tokenizer),
-                hidden_size=config.hidden_size,
-                num_hidden_layers=config.layers,
-                num_attention_heads=config.heads,
-                intermediate_size=config.intermediate_size,
-                max_position_embeddings=config.context_length,
-                type_vocab_size=2,
-                hidden_dropout_prob=config.dropout,
-                attention_probs_dropout_prob=config.dropout,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-        )
+        return BertForMaskedLM(BertConfig(**bert_settings(config, tokenizer)))
 
     def examples(
         self,
