@@ -28,6 +28,7 @@ from textebm.energies.masked_lm import (
     model_max_length,
     pack_by_budget,
 )
+from textebm.energies.records import mark_truncated, scored_records
 
 
 class ElectricEnergy:
@@ -134,28 +135,12 @@ class ElectricEnergy:
             bar.update(len(group))
             start = end
         bar.close()
-        if truncate:  # tokenise once more, uncut, to tell which texts lost their end
-            full = self.tokenizer(texts, add_special_tokens=True)["input_ids"]
-            for index, item in enumerate(results):
-                if len(full[index]) > len(encoded[index]):
-                    scored = self.tokenizer.convert_tokens_to_string(item.tokens)  # type: ignore[union-attr]
-                    item.scored_text = scored  # type: ignore[union-attr]
+        if truncate:
+            mark_truncated(self.tokenizer, texts, results, [len(item) for item in encoded])
         return results  # type: ignore[return-value]
 
     def _score_group(self, encoded: list[list[int]]) -> list[tuple]:
         """(energy, tokens, token energies, n_unk) of each sequence, over its scored tokens."""
         input_ids, attention_mask = right_pad(encoded, self.pad_id)
         output = self(input_ids, attention_mask)
-        records = []
-        for i in range(len(encoded)):
-            keep = output.scored[i]
-            ids = input_ids[i][keep.cpu()].tolist()
-            records.append(
-                (
-                    float(output.energy[i]),
-                    self.tokenizer.convert_ids_to_tokens(ids),
-                    output.token_energies[i][keep].tolist(),
-                    ids.count(self.tokenizer.unk_token_id),
-                )
-            )
-        return records
+        return scored_records(self.tokenizer, input_ids, output)

@@ -27,6 +27,7 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from textebm.data.padding import right_pad
 from textebm.energies.base import Condition, Conditionals, Cost, EnergyOutput
+from textebm.energies.records import mark_truncated, scored_records
 from textebm.models.output_rows import KeepRows
 
 KINDS = ("norm", "raw")
@@ -366,12 +367,10 @@ class MaskedLMEnergy:
             bar.update(len(group))
             start = end
         bar.close()
-        if truncate:  # tokenise once more, uncut, to tell which texts lost their end
-            full = self.tokenizer(texts, add_special_tokens=True)["input_ids"]
-            for index, item in enumerate(results):
-                if len(full[index]) > len(encoded[index]["input_ids"]):
-                    scored = self.tokenizer.convert_tokens_to_string(item.tokens)  # type: ignore[union-attr]
-                    item.scored_text = scored  # type: ignore[union-attr]
+        if truncate:
+            mark_truncated(
+                self.tokenizer, texts, results, [len(item["input_ids"]) for item in encoded]
+            )
         return results  # type: ignore[return-value]
 
     def _score_group(self, encoded: list[dict[str, list[int]]]) -> list[tuple]:
@@ -379,16 +378,4 @@ class MaskedLMEnergy:
         input_ids, attention_mask = right_pad([item["input_ids"] for item in encoded], pad)
         word_ids, _ = right_pad([item["word_ids"] for item in encoded], -1)
         output = self(input_ids, attention_mask, word_ids=word_ids)
-        records = []
-        for i in range(len(encoded)):
-            keep = output.scored[i]
-            ids = input_ids[i][keep.cpu()].tolist()
-            records.append(
-                (
-                    float(output.energy[i]),
-                    self.tokenizer.convert_ids_to_tokens(ids),
-                    output.token_energies[i][keep].tolist(),
-                    ids.count(self.tokenizer.unk_token_id),
-                )
-            )
-        return records
+        return scored_records(self.tokenizer, input_ids, output)

@@ -93,6 +93,14 @@ def wordpiece_tokenizer(
     return wrap_bert_style(tokenizer, model_max_length)
 
 
+def tiny_tokenizer(kind: str) -> PreTrainedTokenizerFast:
+    """The word-level ("wordlevel") or WordPiece ("wordpiece") tokenizer of the tiny models."""
+    builders = {"wordlevel": wordlevel_tokenizer, "wordpiece": wordpiece_tokenizer}
+    if kind not in builders:
+        raise ValueError(f"tokenizer_kind must be one of {sorted(builders)}, not {kind!r}")
+    return builders[kind]()
+
+
 def tiny_bert_config(vocab_size: int, **overrides) -> BertConfig:
     """A 2-layer BERT, hidden size 32: small enough for tests to run many forward passes."""
     settings = dict(
@@ -124,12 +132,7 @@ def build_tiny_mlm(
         conditionals that are further from any joint distribution, which the sampler tests need.
     Returns the folder, loadable with `AutoModelForMaskedLM.from_pretrained`.
     """
-    builders = {"wordlevel": wordlevel_tokenizer, "wordpiece": wordpiece_tokenizer}
-    if tokenizer_kind not in builders:
-        raise ValueError(
-            f"tokenizer_kind must be one of {sorted(builders)}, not {tokenizer_kind!r}"
-        )
-    tokenizer = builders[tokenizer_kind]()
+    tokenizer = tiny_tokenizer(tokenizer_kind)
     config = tiny_bert_config(
         len(tokenizer),
         pad_token_id=tokenizer.pad_token_id,
@@ -234,12 +237,7 @@ def build_tiny_electric(
     """
     from textebm.models.electric import ElectricConfig, ElectricModel
 
-    builders = {"wordlevel": wordlevel_tokenizer, "wordpiece": wordpiece_tokenizer}
-    if tokenizer_kind not in builders:
-        raise ValueError(
-            f"tokenizer_kind must be one of {sorted(builders)}, not {tokenizer_kind!r}"
-        )
-    tokenizer = builders[tokenizer_kind]()
+    tokenizer = tiny_tokenizer(tokenizer_kind)
     settings = tiny_bert_config(
         len(tokenizer),
         pad_token_id=tokenizer.pad_token_id,
