@@ -14,20 +14,46 @@ samples = run_chains(kernel, state, generator, 100, 20, 5, stop=StopRule(1.05, m
 Causal LMs sample exactly, without a chain: `generate` (see `samplers.generate`).
 """
 
-from textebm.samplers.api import SampleResult, build_kernel, build_start, sample
-from textebm.samplers.config import SampleConfig
-from textebm.samplers.convergence import StopRule
-from textebm.samplers.driver import Kernel, Samples, geometric_schedule, run_chains
-from textebm.samplers.generate import Generation, generate, generate_texts
-from textebm.samplers.gibbs import DegenerateGibbs
-from textebm.samplers.mask_predict import MaskPredictResult, mask_predict
-from textebm.samplers.mh import MetropolisHastings, log_acceptance
-from textebm.samplers.proposals import Proposal, ProposalSource
-from textebm.samplers.reference import NaiveMH
-from textebm.samplers.start import Start, from_lengths, from_text
-from textebm.samplers.state import ChainState, StepInfo
+from __future__ import annotations
 
-__all__ = [
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING
+
+# Exported name -> the submodule that defines it. Imported on first use (PEP 562): the command line
+# reads `textebm.samplers.config` while it builds its parser, and `textebm --help` should not wait
+# seconds for torch and transformers.
+_EXPORTS = {
+    "ChainState": "state",
+    "DegenerateGibbs": "gibbs",
+    "Generation": "generate",
+    "Kernel": "driver",
+    "MaskPredictResult": "mask_predict",
+    "MetropolisHastings": "mh",
+    "NaiveMH": "reference",
+    "Proposal": "proposals",
+    "ProposalSource": "proposals",
+    "SampleConfig": "config",
+    "SampleResult": "api",
+    "Samples": "driver",
+    "Start": "start",
+    "StepInfo": "state",
+    "StopRule": "convergence",
+    "build_kernel": "api",
+    "build_start": "api",
+    "from_lengths": "start",
+    "from_text": "start",
+    "generate": "generate",
+    "generate_texts": "generate",
+    "geometric_schedule": "driver",
+    "log_acceptance": "mh",
+    "mask_predict": "mask_predict",
+    "run_chains": "driver",
+    "sample": "api",
+}
+
+__all__ = [  # literal, so that linters and type checkers see the names
     "ChainState",
     "DegenerateGibbs",
     "Generation",
@@ -55,3 +81,43 @@ __all__ = [
     "run_chains",
     "sample",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+class _Package(types.ModuleType):
+    """Keeps `generate` and `mask_predict` naming the functions, as when this package imported
+    everything eagerly: importing a submodule of the same name sets the package attribute to it."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in _EXPORTS and isinstance(value, types.ModuleType):
+            return  # the name stays free for `__getattr__`, which returns the function
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
+if TYPE_CHECKING:
+    from textebm.samplers.api import SampleResult, build_kernel, build_start, sample
+    from textebm.samplers.config import SampleConfig
+    from textebm.samplers.convergence import StopRule
+    from textebm.samplers.driver import Kernel, Samples, geometric_schedule, run_chains
+    from textebm.samplers.generate import Generation, generate, generate_texts
+    from textebm.samplers.gibbs import DegenerateGibbs
+    from textebm.samplers.mask_predict import MaskPredictResult, mask_predict
+    from textebm.samplers.mh import MetropolisHastings, log_acceptance
+    from textebm.samplers.proposals import Proposal, ProposalSource
+    from textebm.samplers.reference import NaiveMH
+    from textebm.samplers.start import Start, from_lengths, from_text
+    from textebm.samplers.state import ChainState, StepInfo
