@@ -1,4 +1,4 @@
-"""Action sequences with `<bkspc>` laid out so that ONE forward pass gives the logits of every state.
+"""Action sequences with `<bkspc>` laid out so that ONE forward pass gives every state's logits.
 
 SequenceMatch's MDP (Cundy & Ermon 2024): a state is a token prefix, an action either appends a
 token or is `<bkspc>`, which removes the last token. Recomputing every state from scratch costs a
@@ -92,9 +92,7 @@ def sequence_rows(prompt: Sequence[int], actions: Sequence[int], backspace: int)
     return SequenceRows(ids, positions, parent, is_backspace, deleted)
 
 
-def apply_actions(
-    actions: Sequence[int], backspace: int, prompt: Sequence[int] = ()
-) -> list[int]:
+def apply_actions(actions: Sequence[int], backspace: int, prompt: Sequence[int] = ()) -> list[int]:
     """The final token list: `prompt` followed by the actions, each `<bkspc>` removing the last
     token. Raises ValueError where a backspace would delete a prompt token (or nothing)."""
     tokens = list(prompt)
