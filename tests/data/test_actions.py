@@ -64,9 +64,7 @@ def test_apply_actions_without_prompt():
     assert apply_actions([], K, prompt=[1]) == [1]
 
 
-def random_actions(
-    count: int, vocab: int, backspace: int, generator: torch.Generator
-) -> list[int]:
+def random_actions(count: int, vocab: int, backspace: int, generator: torch.Generator) -> list[int]:
     """`count` actions: ordinary ids, or (with probability 0.4, when a token is there to delete)
     a backspace; runs of consecutive backspaces are common at this rate."""
     actions, live = [], 0
@@ -83,7 +81,9 @@ def random_actions(
 BUILDERS = {"gpt2": build_tiny_clm, "llama": build_tiny_llama}
 
 
-@pytest.fixture(scope="module", params=[(n, a) for n in sorted(BUILDERS) for a in ("eager", "sdpa")])
+@pytest.fixture(
+    scope="module", params=[(n, a) for n in sorted(BUILDERS) for a in ("eager", "sdpa")]
+)
 def model_and_backspace(request, tmp_path_factory):
     name, attention = request.param
     folder = BUILDERS[name](tmp_path_factory.mktemp(name), init_scale=5.0)
