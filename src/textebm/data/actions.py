@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
+import numpy as np
 import torch
 
 
@@ -167,15 +168,13 @@ class ActionLayout:
         return ActionLayout(**moved, prompt_width=self.prompt_width)
 
 
-def _ancestors(parent: list[int]) -> torch.Tensor:
-    """(n, n) bool: row r attends to itself and its ancestors, i.e. to its parent's set plus r."""
-    size = len(parent)
-    attend = torch.zeros(size, size, dtype=torch.bool)
+def _fill_ancestors(attend: np.ndarray, parent: list[int]) -> None:
+    """Fill the (n, n) bool block `attend`: row r attends to itself and its ancestors, i.e. to its
+    parent's set plus r. In NumPy, where a row copy costs about a microsecond."""
     for row, up in enumerate(parent):
         if up >= 0:
             attend[row] = attend[up]
         attend[row, row] = True
-    return attend
 
 
 def layout_actions(
@@ -196,33 +195,31 @@ def layout_actions(
     width = max(len(p) for p in prompts)
     steps = max((len(a) for a in actions), default=0)
     batch, length = len(rows), width + steps
-    input_ids = torch.full((batch, length), pad, dtype=torch.long)
-    position_ids = torch.zeros((batch, length), dtype=torch.long)
-    attend = torch.eye(length, dtype=torch.bool).repeat(batch, 1, 1)
-    action_ids = torch.full((batch, steps), pad, dtype=torch.long)
-    action_mask = torch.zeros((batch, steps), dtype=torch.bool)
-    is_backspace = torch.zeros((batch, steps), dtype=torch.bool)
-    deleted = torch.full((batch, steps), -1, dtype=torch.long)
-    state_mask = torch.zeros((batch, steps + 1), dtype=torch.bool)
+    # Built in NumPy and converted once: per-row torch indexing costs ten times more.
+    input_ids = np.full((batch, length), pad, dtype=np.int64)
+    position_ids = np.zeros((batch, length), dtype=np.int64)
+    attend = np.zeros((batch, length, length), dtype=bool)
+    attend[:, np.arange(length), np.arange(length)] = True  # padding rows: themselves only
+    action_ids = np.full((batch, steps), pad, dtype=np.int64)
+    is_backspace = np.zeros((batch, steps), dtype=bool)
+    deleted = np.full((batch, steps), -1, dtype=np.int64)
+    counts = np.array([len(sequence) for sequence in actions], dtype=np.int64)
     for b, (prompt, sequence, laid) in enumerate(zip(prompts, actions, rows, strict=True)):
         start, end = width - len(prompt), width + len(sequence)  # left-padded prompt
-        input_ids[b, start:end] = torch.tensor(laid.ids)
-        position_ids[b, start:end] = torch.tensor(laid.positions)
-        attend[b, start:end, start:end] = _ancestors(laid.parent)
-        count = len(sequence)
-        action_ids[b, :count] = torch.as_tensor(list(sequence), dtype=torch.long)
-        action_mask[b, :count] = True
-        is_backspace[b, :count] = torch.tensor(laid.is_backspace, dtype=torch.bool)
-        deleted[b, :count] = torch.tensor(laid.deleted, dtype=torch.long)
-        state_mask[b, : count + 1] = True
+        input_ids[b, start:end] = laid.ids
+        position_ids[b, start:end] = laid.positions
+        _fill_ancestors(attend[b, start:end, start:end], laid.parent)
+        action_ids[b, : len(sequence)] = sequence
+        is_backspace[b, : len(sequence)] = laid.is_backspace
+        deleted[b, : len(sequence)] = laid.deleted
     return ActionLayout(
-        input_ids,
-        position_ids,
-        attend,
-        action_ids,
-        action_mask,
-        is_backspace,
-        deleted,
-        state_mask,
-        width,
+        input_ids=torch.from_numpy(input_ids),
+        position_ids=torch.from_numpy(position_ids),
+        attend=torch.from_numpy(attend),
+        actions=torch.from_numpy(action_ids),
+        action_mask=torch.from_numpy(np.arange(steps) < counts[:, None]),
+        is_backspace=torch.from_numpy(is_backspace),
+        deleted=torch.from_numpy(deleted),
+        state_mask=torch.from_numpy(np.arange(steps + 1) <= counts[:, None]),
+        prompt_width=width,
     )
