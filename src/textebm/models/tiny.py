@@ -16,6 +16,8 @@ from transformers import (
     BertForSequenceClassification,
     GPT2Config,
     GPT2LMHeadModel,
+    LlamaConfig,
+    LlamaForCausalLM,
     PreTrainedTokenizerFast,
 )
 
@@ -178,6 +180,40 @@ def build_tiny_clm(
     settings.update(config_overrides)
     torch.manual_seed(seed)  # from_config draws from the global RNG; seeded so builds repeat
     model = GPT2LMHeadModel(GPT2Config(**settings)).eval()
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with no_save_progress():
+        model.save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)
+    return output_dir
+
+
+def build_tiny_llama(
+    output_dir: str | Path, seed: int = 0, init_scale: float = 1.0, **config_overrides
+) -> Path:
+    """Build a random tiny Llama (2 layers, hidden size 32, 4 query heads sharing 2 key/value
+    heads, rotary positions, untied output layer) with the word-level tokenizer: the other
+    causal-LM shape, beside `build_tiny_clm`'s GPT-2. Returns the folder, loadable with
+    `AutoModelForCausalLM.from_pretrained`.
+    """
+    tokenizer = wordlevel_tokenizer()
+    settings = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        initializer_range=0.02 * init_scale,
+        tie_word_embeddings=False,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    settings.update(config_overrides)
+    torch.manual_seed(seed)  # from_config draws from the global RNG; seeded so builds repeat
+    model = LlamaForCausalLM(LlamaConfig(**settings)).eval()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     with no_save_progress():
