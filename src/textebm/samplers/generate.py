@@ -256,10 +256,10 @@ def generate(
         new_ids = tokens[:, step : step + 1].clone()
         new_slot = input_ids.shape[1]
         attention_mask = torch.cat([attention_mask, torch.ones_like(new_ids)], dim=1)
-        for row in range(batch):
+        for row in range(batch) if backspace_token_id is not None else ():
             if not live[row]:
                 continue
-            if backspace_token_id is None or int(token[row]) != backspace_token_id:
+            if int(token[row]) != backspace_token_id:
                 live_slots[row].append(new_slot)
                 continue
             deleted = live_slots[row].pop()
