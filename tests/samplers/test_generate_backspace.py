@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
 
+from tests.samplers.backspace_models import tiny_llama, with_backspace
 from textebm.models.tiny import wordlevel_tokenizer
 from textebm.samplers.generate import (
     BKSPC_TOKEN,
@@ -18,41 +18,6 @@ from textebm.samplers.generate import (
 )
 
 PROMPTS = ["the cat", "", "we saw them yesterday near", "dogs"]
-
-
-def with_backspace(model, tokenizer, logit: float):
-    """Add <bkspc> to a model and tokenizer (as models/backspace.py will), then set its output
-    row so that its logit is about `logit` in typical contexts: `logit` times the unit mean of
-    the final hidden states, divided by that mean's norm."""
-    tokenizer.add_special_tokens({"additional_special_tokens": [BKSPC_TOKEN]})
-    model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-    bk = backspace_token_id(tokenizer)
-    ids = torch.tensor([prompt_ids(tokenizer, ["the cat sat on the mat with a dog"])[0]])
-    with torch.no_grad():
-        hidden = model(input_ids=ids, output_hidden_states=True).hidden_states[-1][0]
-        if hasattr(model, "transformer"):  # GPT-2's last hidden state is before ln_f
-            hidden = model.transformer.ln_f(hidden)
-        mean = hidden.mean(dim=0)
-        model.get_output_embeddings().weight[bk] = logit * mean / mean.norm() ** 2
-    return model, tokenizer, bk
-
-
-def tiny_llama(tokenizer):
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=128,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        initializer_range=0.1,
-    )
-    torch.manual_seed(0)
-    return LlamaForCausalLM(config).eval()
 
 
 @pytest.fixture(scope="module", params=["gpt2", "llama"])
