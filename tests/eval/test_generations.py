@@ -68,7 +68,7 @@ def test_reference_perplexity_equals_a_naive_sum(clm, energy):
             ids.append(token)
             count += 1
     result = reference_perplexity(energy, records)
-    assert result["reference_scored_tokens"] == count == (4 + 1) + 2 + 1  # eos scored where finished
+    assert result["reference_scored_tokens"] == count == (4 + 1) + 2 + 1  # eos where finished
     assert result["reference_nll_per_token"] == pytest.approx(nll / count, abs=1e-4)
     assert result["reference_perplexity"] == pytest.approx(torch.tensor(nll / count).exp().item())
 
@@ -77,13 +77,15 @@ def test_backspace_undo_equals_a_naive_replay(clm, energy):
     model, tokenizer = clm
     records = [
         GeneratedText("", prompt="the cat", actions=["sat", "dog", BK, "on", BK, BK, "ran"]),
-        GeneratedText("", prompt="", actions=["we", "saw", "them", BK, "her", "[SEP]"],
-                      finished=True),
+        GeneratedText(
+            "", prompt="", actions=["we", "saw", "them", BK, "her", "[SEP]"], finished=True
+        ),
         GeneratedText("", prompt="a dog", actions=["ran", "quickly"]),
     ]
     deleted, kept = [], []
     for record in records:
-        prompt = [tokenizer.bos_token_id, *tokenizer.encode(record.prompt, add_special_tokens=False)]
+        prompt = [tokenizer.bos_token_id]
+        prompt += tokenizer.encode(record.prompt, add_special_tokens=False)
         live, written = [], []  # written: log p of each live token when it was written
         actions = record.actions[:-1] if record.finished else record.actions
         for action in actions:

@@ -12,8 +12,7 @@ import argparse
 def register_generations(eval_subparsers: argparse._SubParsersAction) -> None:
     parser = eval_subparsers.add_parser(
         "generations",
-        help="distinct-n, repetition, reference perplexity, backspace use and MAUVE of "
-        "generations",
+        help="distinct-n, repetition, reference perplexity, backspace use and MAUVE of generations",
         description="Measure generated continuations (JSON Lines of textebm generate) against "
         "reference continuations (one a line): distinct-1..4 with both denominators (per "
         "n-gram and per token), repetition_4 (within-text repeated 4-grams / 4-grams), the "

@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--backspace",
         choices=BACKSPACE_MODES,
         default="auto",
-        help="auto (default): use <bkspc> if the model has it; on: require it; off: never",
+        help="auto (default): use <bkspc> if the model has it; on: require it; off: never draw it",
     )
     parser.add_argument(
         "--batch-size", type=int, default=32, help="sequences per batch (32; changes the draws)"

@@ -173,6 +173,7 @@ def generate(
     pad_token_id: int | None = None,
     use_cache: bool = True,
     backspace_token_id: int | None = None,
+    banned_token_ids: list[int] | None = None,
 ) -> Generation:
     """Continue each prompt until its eos or `max_new_tokens` actions (see the module notes).
 
@@ -186,6 +187,8 @@ def generate(
         prefix at every step, which gives the same result, slower.
     backspace_token_id: the model's `<bkspc>` id (`backspace_token_id(tokenizer)`), to let the
         model delete its last token; None (default) samples tokens only.
+    banned_token_ids: tokens never drawn (logit -inf in p and q), e.g. a backspace model's
+        `<bkspc>` when generating without backspaces.
     """
     config = model.config
     limit = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
@@ -229,6 +232,8 @@ def generate(
             .logits[:, -1]
             .float()
         )
+        if banned_token_ids:
+            logits[:, banned_token_ids] = float("-inf")
         if backspace_token_id is not None:  # nothing to delete while only the prompt is live
             empty = torch.tensor([not slots for slots in live_slots], device=device)
             logits[:, backspace_token_id] = logits[:, backspace_token_id].masked_fill(

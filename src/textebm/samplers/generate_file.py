@@ -44,7 +44,8 @@ class GenerateConfig:
     top_p: float | None = None
     seed: int = 0
     samples_per_prompt: int = 1
-    backspace: str = "auto"  # auto: use <bkspc> when the model has it; on: require it; off
+    backspace: str = "auto"  # auto: use <bkspc> when the model has it; on: require it; off:
+    # never draw it
     batch_size: int = 32  # sequences per generation batch (changes the draws)
     device: str | None = None
     output: str = "-"
@@ -118,6 +119,8 @@ def generate_file(config: GenerateConfig, progress: bool = False) -> dict:
     texts = read_prompts(config)
     model, tokenizer = load_causal_lm(config.model, device=config.device)
     bkspc = choose_backspace(config.backspace, tokenizer, config.model)
+    # --backspace off on a backspace model: <bkspc> is never drawn, not drawn as a word.
+    banned = [found] if bkspc is None and (found := backspace_token_id(tokenizer)) else None
     _, eos = causal_specials(tokenizer)
     encoded = prompt_ids(tokenizer, texts)
     limit = context_limit(model)
@@ -132,7 +135,8 @@ def generate_file(config: GenerateConfig, progress: bool = False) -> dict:
     jobs = [(p, s) for p in range(len(texts)) for s in range(config.samples_per_prompt)]
     generator = torch.Generator().manual_seed(config.seed)
     counts = {"records": 0, "backspaces": 0, "actions": 0, "backspace_used": bkspc is not None}
-    with atomic_write(config.output) as out, tqdm(total=len(jobs), disable=not progress or len(jobs) < 64) as bar:
+    bar = tqdm(total=len(jobs), disable=not progress or len(jobs) < 64)
+    with atomic_write(config.output) as out, bar:
         for start in range(0, len(jobs), config.batch_size):
             batch = jobs[start : start + config.batch_size]
             generation = generate(
@@ -146,6 +150,7 @@ def generate_file(config: GenerateConfig, progress: bool = False) -> dict:
                 top_k=config.top_k,
                 top_p=config.top_p,
                 backspace_token_id=bkspc,
+                banned_token_ids=banned,
             )
             finals = generation.token_lists()
             actions = generation.action_lists(drop_eos=False)
