@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from textebm.eval.diversity import distinct_n, ngrams, self_bleu
+from textebm.eval.diversity import distinct_n, ngrams, repetition_rate, self_bleu
 
 
 def test_ngrams_in_order():
@@ -59,3 +59,14 @@ def test_self_bleu_hand_computed_pair():
 def test_self_bleu_needs_two_texts():
     with pytest.raises(ValueError):
         self_bleu(["alone"])
+
+
+def test_repetition_rate_hand_computed():
+    # "a b a b a b": 2-grams ab ba ab ba ab -> 3 repeat an earlier one of 5; "c d": cd, none.
+    assert repetition_rate(["a b a b a b", "c d"], n=2) == pytest.approx(3 / 6)
+    # The same 4-gram in two texts is no repeat: only within a text counts.
+    assert repetition_rate(["a b c d", "a b c d"]) == 0.0
+    assert repetition_rate(["x x x x x x"], n=4) == pytest.approx(2 / 3)  # 3 4-grams, 2 repeats
+    assert repetition_rate(["short"], n=4) == 0.0  # no 4-grams at all
+    with pytest.raises(ValueError, match="n must be"):
+        repetition_rate(["a"], n=0)

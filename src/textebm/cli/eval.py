@@ -1,5 +1,6 @@
-"""`textebm eval`: evaluation jobs over a trained model: `eval pairs` (minimal pairs) and
-`eval calibration` (a classifier's calibration and out-of-distribution detection)."""
+"""`textebm eval`: evaluation jobs over a trained model: `eval pairs` (minimal pairs),
+`eval calibration` (a classifier's calibration and out-of-distribution detection) and
+`eval generations` (generated continuations against references)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ import sys
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from textebm.cli.eval_calibration import register_calibration
+    from textebm.cli.eval_generations import register_generations
     from textebm.energies.registry import ENERGIES, energy_help
 
     parser = subparsers.add_parser(
-        "eval", help="evaluate a model (minimal pairs, a classifier's calibration)"
+        "eval", help="evaluate a model (minimal pairs, calibration, generations)"
     )
     jobs = parser.add_subparsers(dest="job", required=True)
     register_calibration(jobs)
+    register_generations(jobs)
     pairs = jobs.add_parser(
         "pairs",
         help="accuracy on minimal pairs: does the good sentence get the lower energy?",

@@ -19,6 +19,7 @@ from textebm.errors import UsageError
 COMMAND_MODULES = [
     "demo",
     "eval",
+    "generate",
     "generate_noise",
     "sample",
     "score",

@@ -1,4 +1,4 @@
-"""Diversity of a set of generated texts: distinct-n and self-BLEU.
+"""Diversity of a set of generated texts: distinct-n, self-BLEU and within-text repetition.
 
 distinct-n comes with two denominators, which reports must name:
 - per n-gram (`denominator="ngrams"`, the default): distinct n-grams / all n-grams in the set, so
@@ -57,3 +57,18 @@ def self_bleu(texts: Sequence[str], max_order: int = 4) -> float:
         for i, text in enumerate(texts)
     ]
     return sum(scores) / len(scores)
+
+
+def repetition_rate(texts: Sequence[str], n: int = 4) -> float:
+    """Within-text n-gram repetition, pooled over `texts`: the fraction of all n-gram
+    occurrences that repeat an n-gram seen earlier in the same text (rep-n; a text that loops
+    scores near 1, one with no repeated n-gram 0). Repeats across texts do not count: that is
+    distinct-n's job. 0.0 when there are no n-grams."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, not {n}")
+    repeated = total = 0
+    for text in texts:
+        grams = ngrams(text.split(), n)
+        repeated += len(grams) - len(set(grams))
+        total += len(grams)
+    return repeated / total if total else 0.0

@@ -15,6 +15,18 @@ Prompts are `bos prompt`, without eos (see `prompt_ids`); a batch of prompts of 
 is left-padded, with position ids that skip the padding, so every prompt continues exactly as it
 would alone. Each sequence stops at its eos (kept in its tokens) or after `max_new_tokens`.
 Randomness comes only from the `torch.Generator` passed in, never from the global RNG.
+
+Backspace (SequenceMatch, Cundy & Ermon 2024): given `backspace_token_id`, the model's `<bkspc>`
+is an action like any token, drawn from the same truncated, tempered distribution. It deletes the
+last generated token; it never deletes a prompt token, so its logit is -inf (and its probability
+0, in q and in p) while only the prompt is live. `tokens` then holds the actions, backspaces
+included, and `max_new_tokens` counts actions; `token_lists` applies the backspaces.
+The KV cache is rolled back per sequence, as in the one-pass layout of the reference note: every
+step feeds one slot per sequence; a backspace re-enters the new last token at its own position
+and masks both the deleted token's slot and that token's old slot out of attention, so the new
+slot sees exactly the keys and values the old one saw and its logits are those of the state after
+the deletion. (`DynamicCache.crop` cuts every row of a batch to one length, while rows backspace
+at different steps; masking is the per-row rollback, and costs one forward step like a token.)
 """
 
 from __future__ import annotations
@@ -40,6 +52,10 @@ class Generation:
     log_probs: (batch, steps) float32, log q(token | prefix) under the sampling distribution
         (tempered and truncated; 0 for greedy decoding, a point mass); 0 after the end.
     model_log_probs: (batch, steps) float32, log p(token | prefix) under the model; 0 after the end.
+        With a backspace token, p is the model's policy: <bkspc> masked while only the prompt
+        is live (as the one-pass training layout masks it).
+    backspace_token_id: the `<bkspc>` id when backspaces were allowed, else None; `tokens` are
+        then actions: a backspace deletes the last live new token.
     """
 
     tokens: torch.Tensor
@@ -47,13 +63,54 @@ class Generation:
     finished: torch.Tensor
     log_probs: torch.Tensor
     model_log_probs: torch.Tensor
+    backspace_token_id: int | None = None
 
-    def token_lists(self, drop_eos: bool = True) -> list[list[int]]:
-        """Each sequence's new tokens, without the padding (and without its eos)."""
+    def action_lists(self, drop_eos: bool = True) -> list[list[int]]:
+        """Each sequence's actions (new tokens and backspaces), without padding (and its eos)."""
         lists = []
         for row, length, finished in zip(self.tokens, self.lengths, self.finished, strict=True):
             lists.append(row[: int(length) - int(drop_eos and bool(finished))].tolist())
         return lists
+
+    def token_lists(self, drop_eos: bool = True) -> list[list[int]]:
+        """Each sequence's final new tokens: its actions with the backspaces applied."""
+        return [
+            apply_backspaces(actions, self.backspace_token_id)
+            for actions in self.action_lists(drop_eos)
+        ]
+
+    @property
+    def n_backspaces(self) -> torch.Tensor:
+        """(batch,) int64 backspaces each sequence used (0 without a backspace token)."""
+        if self.backspace_token_id is None:
+            return torch.zeros_like(self.lengths)
+        steps = torch.arange(self.tokens.shape[1], device=self.tokens.device)
+        within = steps[None, :] < self.lengths[:, None]
+        return ((self.tokens == self.backspace_token_id) & within).sum(dim=1)
+
+
+def apply_backspaces(actions: list[int], backspace_token_id: int | None) -> list[int]:
+    """The tokens left after the actions: each backspace deletes the last token still there.
+
+    Raises ValueError for a backspace with nothing to delete (generation never draws one).
+    """
+    kept: list[int] = []
+    for action in actions:
+        if backspace_token_id is not None and action == backspace_token_id:
+            if not kept:
+                raise ValueError("a backspace with no generated token to delete")
+            kept.pop()
+        else:
+            kept.append(action)
+    return kept
+
+
+BKSPC_TOKEN = "<bkspc>"  # the string of textebm.models.backspace.BKSPC_TOKEN (issue 13)
+
+
+def backspace_token_id(tokenizer: PreTrainedTokenizerBase) -> int | None:
+    """The id of the tokenizer's `<bkspc>` token, or None when it has none."""
+    return tokenizer.get_vocab().get(BKSPC_TOKEN)
 
 
 def truncate_logits(
@@ -115,8 +172,10 @@ def generate(
     top_p: float | None = None,
     pad_token_id: int | None = None,
     use_cache: bool = True,
+    backspace_token_id: int | None = None,
+    banned_token_ids: list[int] | None = None,
 ) -> Generation:
-    """Continue each prompt until its eos or `max_new_tokens` (see the module notes).
+    """Continue each prompt until its eos or `max_new_tokens` actions (see the module notes).
 
     prompts: token ids, each `bos prompt` (`prompt_ids` makes them from text).
     generator: the only source of randomness; it may live on another device than the model
@@ -126,10 +185,19 @@ def generate(
     top_k, top_p: truncations of the tempered distribution; None keeps every token.
     use_cache: reuse keys and values across steps (KV cache); False recomputes the whole
         prefix at every step, which gives the same result, slower.
+    backspace_token_id: the model's `<bkspc>` id (`backspace_token_id(tokenizer)`), to let the
+        model delete its last token; None (default) samples tokens only.
+    banned_token_ids: tokens never drawn (logit -inf in p and q), e.g. a backspace model's
+        `<bkspc>` when generating without backspaces.
     """
     config = model.config
     limit = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
     _check(prompts, max_new_tokens, temperature, top_k, top_p, limit)
+    vocab = model.get_output_embeddings().weight.shape[0]
+    if backspace_token_id is not None and not 0 <= backspace_token_id < vocab:
+        raise ValueError(
+            f"backspace_token_id {backspace_token_id} is not among the model's {vocab} outputs"
+        )
     device = next(model.parameters()).device
     pad = pad_token_id if pad_token_id is not None else eos_token_id
     input_ids, attention_mask = (t.to(device) for t in left_pad(prompts, pad))
@@ -145,9 +213,13 @@ def generate(
     log_p = torch.zeros_like(log_q)
     done = torch.zeros(batch, dtype=torch.bool, device=device)
     lengths = torch.zeros(batch, dtype=torch.long, device=device)
+    # Backspace bookkeeping: the slots of each row's live new tokens, and the slot that holds
+    # its last prompt token (it moves when a backspace re-enters that token).
+    live_slots: list[list[int]] = [[] for _ in range(batch)]
+    prompt_end = [input_ids.shape[1] - 1] * batch
     new_ids = input_ids  # what the next forward pass must read
     for step in range(max_new_tokens):
-        # Left padding shifts each prompt right; position ids count real tokens only.
+        # Padding and deleted slots are masked; position ids count the live tokens only.
         positions = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
         kwargs = {cache_name: cache, "use_cache": use_cache, **keep_last}
         logits = (
@@ -160,6 +232,13 @@ def generate(
             .logits[:, -1]
             .float()
         )
+        if banned_token_ids:
+            logits[:, banned_token_ids] = float("-inf")
+        if backspace_token_id is not None:  # nothing to delete while only the prompt is live
+            empty = torch.tensor([not slots for slots in live_slots], device=device)
+            logits[:, backspace_token_id] = logits[:, backspace_token_id].masked_fill(
+                empty, float("-inf")
+            )
         model_log_probs = torch.log_softmax(logits, dim=-1)
         if temperature == 0:
             token = logits.argmax(dim=-1)
@@ -179,9 +258,24 @@ def generate(
         done |= live & (token == eos_token_id)
         if bool(done.all()):
             break
-        new_ids = tokens[:, step : step + 1]
-        input_ids = torch.cat([input_ids, new_ids], dim=1)
+        new_ids = tokens[:, step : step + 1].clone()
+        new_slot = input_ids.shape[1]
         attention_mask = torch.cat([attention_mask, torch.ones_like(new_ids)], dim=1)
+        for row in range(batch) if backspace_token_id is not None else ():
+            if not live[row]:
+                continue
+            if int(token[row]) != backspace_token_id:
+                live_slots[row].append(new_slot)
+                continue
+            deleted = live_slots[row].pop()
+            last = live_slots[row][-1] if live_slots[row] else prompt_end[row]
+            attention_mask[row, [deleted, last]] = 0
+            new_ids[row, 0] = input_ids[row, last]  # re-entered, at its own position
+            if live_slots[row]:
+                live_slots[row][-1] = new_slot
+            else:
+                prompt_end[row] = new_slot
+        input_ids = torch.cat([input_ids, new_ids], dim=1)
     steps = int(lengths.max())
     return Generation(
         tokens=tokens[:, :steps],
@@ -189,6 +283,7 @@ def generate(
         finished=done,
         log_probs=log_q[:, :steps],
         model_log_probs=log_p[:, :steps],
+        backspace_token_id=backspace_token_id,
     )
 
 

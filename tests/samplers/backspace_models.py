@@ -1,0 +1,60 @@
+"""Tiny causal LMs with a <bkspc> token for the tests (until models/backspace.py adds the token
+the library way): GPT-2 from the shared tiny builder, a Llama-shaped one, saved or in memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+from textebm.models.saving import no_save_progress
+from textebm.models.tiny import build_tiny_clm
+from textebm.samplers.generate import BKSPC_TOKEN, backspace_token_id, prompt_ids
+
+
+def with_backspace(model, tokenizer, logit: float):
+    """Add <bkspc> to a model and tokenizer, then set its output row so that its logit is about
+    `logit` in typical contexts: `logit` times the mean final hidden state over its squared norm.
+    Returns (model, tokenizer, bkspc id)."""
+    tokenizer.add_special_tokens({"additional_special_tokens": [BKSPC_TOKEN]})
+    model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    bk = backspace_token_id(tokenizer)
+    ids = torch.tensor([prompt_ids(tokenizer, ["the cat sat on the mat with a dog"])[0]])
+    with torch.no_grad():
+        hidden = model(input_ids=ids, output_hidden_states=True).hidden_states[-1][0]
+        if hasattr(model, "transformer"):  # GPT-2's last hidden state is before ln_f
+            hidden = model.transformer.ln_f(hidden)
+        mean = hidden.mean(dim=0)
+        model.get_output_embeddings().weight[bk] = logit * mean / mean.norm() ** 2
+    return model, tokenizer, bk
+
+
+def tiny_llama(tokenizer) -> LlamaForCausalLM:
+    """A random 2-layer Llama (hidden size 32, grouped-query attention) over `tokenizer`."""
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=128,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        initializer_range=0.1,
+    )
+    torch.manual_seed(0)
+    return LlamaForCausalLM(config).eval()
+
+
+def build_backspace_clm(folder: str | Path, logit: float = 3.0) -> Path:
+    """The tiny GPT-2 of `build_tiny_clm` with a <bkspc> token, saved to `folder`."""
+    folder = build_tiny_clm(folder, init_scale=5.0)
+    model = AutoModelForCausalLM.from_pretrained(folder).eval()
+    model, tokenizer, _ = with_backspace(model, AutoTokenizer.from_pretrained(folder), logit)
+    with no_save_progress():
+        model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return Path(folder)
