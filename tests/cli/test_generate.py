@@ -9,8 +9,8 @@ import torch
 
 from tests.cli.faults import run_main
 from tests.samplers.backspace_models import build_backspace_clm
+from textebm.models.backspace import BKSPC_TOKEN
 from textebm.models.loading import load_causal_lm
-from textebm.samplers.generate import BKSPC_TOKEN
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,5 @@
-"""Tiny causal LMs with a <bkspc> token for the tests (until models/backspace.py adds the token
-the library way): GPT-2 from the shared tiny builder, a Llama-shaped one, saved or in memory."""
+"""Tiny causal LMs with a <bkspc> token made likely, for the backspace generation tests: GPT-2
+from the shared tiny builder, a Llama-shaped one, saved or in memory."""
 
 from __future__ import annotations
 
@@ -8,18 +8,17 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
+from textebm.models.backspace import add_backspace
 from textebm.models.saving import no_save_progress
 from textebm.models.tiny import build_tiny_clm
-from textebm.samplers.generate import BKSPC_TOKEN, backspace_token_id, prompt_ids
+from textebm.samplers.generate import prompt_ids
 
 
 def with_backspace(model, tokenizer, logit: float):
     """Add <bkspc> to a model and tokenizer, then set its output row so that its logit is about
     `logit` in typical contexts: `logit` times the mean final hidden state over its squared norm.
     Returns (model, tokenizer, bkspc id)."""
-    tokenizer.add_special_tokens({"additional_special_tokens": [BKSPC_TOKEN]})
-    model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-    bk = backspace_token_id(tokenizer)
+    bk = add_backspace(model, tokenizer)
     ids = torch.tensor([prompt_ids(tokenizer, ["the cat sat on the mat with a dog"])[0]])
     with torch.no_grad():
         hidden = model(input_ids=ids, output_hidden_states=True).hidden_states[-1][0]

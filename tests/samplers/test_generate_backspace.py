@@ -7,15 +7,10 @@ import pytest
 import torch
 
 from tests.samplers.backspace_models import tiny_llama, with_backspace
+from textebm.data.actions import apply_actions
+from textebm.models.backspace import BKSPC_TOKEN, backspace_id
 from textebm.models.tiny import wordlevel_tokenizer
-from textebm.samplers.generate import (
-    BKSPC_TOKEN,
-    apply_backspaces,
-    backspace_token_id,
-    generate,
-    generate_texts,
-    prompt_ids,
-)
+from textebm.samplers.generate import generate, generate_texts, prompt_ids
 
 PROMPTS = ["the cat", "", "we saw them yesterday near", "dogs"]
 
@@ -46,13 +41,9 @@ def _run(bk_model, seed=0, prompts=PROMPTS, **settings):
     )
 
 
-def test_apply_backspaces_by_hand():
-    a, b, c, d, bk = 5, 6, 7, 8, 99
-    assert apply_backspaces([a, b, bk, c, bk, bk, d], bk) == [d]
-    assert apply_backspaces([a, b, bk, c], bk) == [a, c]
-    assert apply_backspaces([a, bk, b], None) == [a, bk, b]  # no backspace token: all kept
-    with pytest.raises(ValueError, match="no generated token to delete"):
-        apply_backspaces([a, bk, bk], bk)
+def test_apply_actions_without_a_backspace_token_keeps_every_action():
+    a, b, bk = 5, 6, 99
+    assert apply_actions([a, bk, b], None) == [a, bk, b]
 
 
 @torch.no_grad()
@@ -137,7 +128,7 @@ def test_generate_texts_decodes_the_final_tokens(bk_model):
 
 
 def test_backspace_id_lookup_and_range(clm, bk_model):
-    assert backspace_token_id(clm[1]) is None  # the plain tiny model has no <bkspc>
+    assert backspace_id(clm[1]) is None  # the plain tiny model has no <bkspc>
     model, tokenizer, bk = bk_model
     assert bk == len(tokenizer) - 1
     with pytest.raises(ValueError, match="not among the model's"):

@@ -93,9 +93,12 @@ def sequence_rows(prompt: Sequence[int], actions: Sequence[int], backspace: int)
     return SequenceRows(ids, positions, parent, is_backspace, deleted)
 
 
-def apply_actions(actions: Sequence[int], backspace: int, prompt: Sequence[int] = ()) -> list[int]:
+def apply_actions(
+    actions: Sequence[int], backspace: int | None, prompt: Sequence[int] = ()
+) -> list[int]:
     """The final token list: `prompt` followed by the actions, each `<bkspc>` removing the last
-    token. Raises ValueError where a backspace would delete a prompt token (or nothing)."""
+    token (`backspace` None: a model without one, every action a token). Raises ValueError
+    where a backspace would delete a prompt token (or nothing)."""
     tokens = list(prompt)
     for t, action in enumerate(actions):
         if action == backspace:

@@ -31,7 +31,8 @@ import torch
 from textebm.data.files import read_lines
 from textebm.data.padding import right_pad
 from textebm.errors import UsageError
-from textebm.samplers.generate import BKSPC_TOKEN, prompt_ids
+from textebm.models.backspace import BKSPC_TOKEN
+from textebm.samplers.generate import prompt_ids
 
 
 @dataclass

@@ -38,6 +38,7 @@ import torch
 from transformers import DynamicCache, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from textebm.data.actions import apply_actions
 from textebm.data.padding import left_pad
 from textebm.energies.causal_lm import causal_specials, frame
 
@@ -75,7 +76,7 @@ class Generation:
     def token_lists(self, drop_eos: bool = True) -> list[list[int]]:
         """Each sequence's final new tokens: its actions with the backspaces applied."""
         return [
-            apply_backspaces(actions, self.backspace_token_id)
+            apply_actions(actions, self.backspace_token_id)
             for actions in self.action_lists(drop_eos)
         ]
 
@@ -87,30 +88,6 @@ class Generation:
         steps = torch.arange(self.tokens.shape[1], device=self.tokens.device)
         within = steps[None, :] < self.lengths[:, None]
         return ((self.tokens == self.backspace_token_id) & within).sum(dim=1)
-
-
-def apply_backspaces(actions: list[int], backspace_token_id: int | None) -> list[int]:
-    """The tokens left after the actions: each backspace deletes the last token still there.
-
-    Raises ValueError for a backspace with nothing to delete (generation never draws one).
-    """
-    kept: list[int] = []
-    for action in actions:
-        if backspace_token_id is not None and action == backspace_token_id:
-            if not kept:
-                raise ValueError("a backspace with no generated token to delete")
-            kept.pop()
-        else:
-            kept.append(action)
-    return kept
-
-
-BKSPC_TOKEN = "<bkspc>"  # the string of textebm.models.backspace.BKSPC_TOKEN (issue 13)
-
-
-def backspace_token_id(tokenizer: PreTrainedTokenizerBase) -> int | None:
-    """The id of the tokenizer's `<bkspc>` token, or None when it has none."""
-    return tokenizer.get_vocab().get(BKSPC_TOKEN)
 
 
 def truncate_logits(
@@ -185,8 +162,8 @@ def generate(
     top_k, top_p: truncations of the tempered distribution; None keeps every token.
     use_cache: reuse keys and values across steps (KV cache); False recomputes the whole
         prefix at every step, which gives the same result, slower.
-    backspace_token_id: the model's `<bkspc>` id (`backspace_token_id(tokenizer)`), to let the
-        model delete its last token; None (default) samples tokens only.
+    backspace_token_id: the model's `<bkspc>` id (`models.backspace.backspace_id(tokenizer)`),
+        to let the model delete its last token; None (default) samples tokens only.
     banned_token_ids: tokens never drawn (logit -inf in p and q), e.g. a backspace model's
         `<bkspc>` when generating without backspaces.
     """

@@ -26,7 +26,8 @@ import torch
 
 from textebm.data.files import atomic_write, check_output, read_lines
 from textebm.errors import UsageError
-from textebm.samplers.generate import backspace_token_id, generate, prompt_ids
+from textebm.models.backspace import backspace_id
+from textebm.samplers.generate import generate, prompt_ids
 
 BACKSPACE_MODES = ("auto", "on", "off")
 
@@ -93,7 +94,7 @@ def read_prompts(config: GenerateConfig) -> list[str]:
 
 def choose_backspace(mode: str, tokenizer, model_name: str) -> int | None:
     """The `<bkspc>` id to sample with, or None; "on" with a model without one is an error."""
-    found = backspace_token_id(tokenizer)
+    found = backspace_id(tokenizer)
     if mode == "on" and found is None:
         raise UsageError(
             f"--backspace on: model {model_name} has no <bkspc> token; train one with backspace "
@@ -120,7 +121,7 @@ def generate_file(config: GenerateConfig, progress: bool = False) -> dict:
     model, tokenizer = load_causal_lm(config.model, device=config.device)
     bkspc = choose_backspace(config.backspace, tokenizer, config.model)
     # --backspace off on a backspace model: <bkspc> is never drawn, not drawn as a word.
-    banned = [found] if bkspc is None and (found := backspace_token_id(tokenizer)) else None
+    banned = [found] if bkspc is None and (found := backspace_id(tokenizer)) else None
     _, eos = causal_specials(tokenizer)
     encoded = prompt_ids(tokenizer, texts)
     limit = context_limit(model)
