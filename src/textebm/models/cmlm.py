@@ -29,6 +29,7 @@ textebm sequence, so the masked-LM energies and the samplers' starts apply uncha
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -135,7 +136,7 @@ class CMLMModel(PreTrainedModel):
     config_class = CMLMConfig
     base_model_prefix = "cmlm"
     main_input_name = "input_ids"
-    _tied_weights_keys = {"output.weight": "embed_tokens.weight"}
+    _tied_weights_keys: ClassVar[dict[str, str]] = {"output.weight": "embed_tokens.weight"}
 
     def __init__(self, config: CMLMConfig) -> None:
         super().__init__(config)
@@ -232,7 +233,7 @@ class CMLMModel(PreTrainedModel):
         Returns (batch, T, vocab). The output layer is called as a module, so a forward hook on
         `get_output_embeddings()` (textebm's KeepRows) can restrict it to chosen positions.
         """
-        batch, length = target_ids.shape
+        length = target_ids.shape[1]
         self._check_length(length, "a target")
         if target_mask is None:
             target_mask = torch.ones_like(target_ids)
