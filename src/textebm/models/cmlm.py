@@ -136,6 +136,9 @@ class CMLMModel(PreTrainedModel):
     config_class = CMLMConfig
     base_model_prefix = "cmlm"
     main_input_name = "input_ids"
+    # torch's MultiheadAttention already runs scaled_dot_product_attention; the flag only lets
+    # `from_pretrained(..., attn_implementation="sdpa")` (textebm's loaders) accept the model.
+    _supports_sdpa = True
     _tied_weights_keys: ClassVar[dict[str, str]] = {"output.weight": "embed_tokens.weight"}
 
     def __init__(self, config: CMLMConfig) -> None:
