@@ -22,7 +22,7 @@ def test_mh_is_exact_on_the_conditional_toy_and_gibbs_is_not():
             assert row.tv > 0.03
         else:
             assert row.tv <= EXACT_TOLERANCE and row.balance <= EXACT_TOLERANCE
-    assert "cmlm norm | source" in format_table(rows)
+    assert "cmlm-norm" in format_table(rows)
 
 
 def test_the_enumerated_target_depends_on_the_source():

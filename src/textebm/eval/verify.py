@@ -394,7 +394,7 @@ def conditional_rows(config: VerifyConfig) -> list[Row]:
             rows.append(
                 Row(
                     "exact",
-                    f"cmlm {kind} | source",
+                    f"cmlm-{kind}",  # given a fixed source
                     tau,
                     name,
                     space.n,
