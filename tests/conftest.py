@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from textebm.models.loading import load_causal_lm, load_electric, load_masked_lm
-from textebm.models.tiny import build_tiny_clm, build_tiny_electric, build_tiny_mlm
+from textebm.models.loading import load_causal_lm, load_cmlm, load_electric, load_masked_lm
+from textebm.models.tiny import build_tiny_clm, build_tiny_cmlm, build_tiny_electric, build_tiny_mlm
 
 
 @pytest.fixture(autouse=True)
@@ -58,6 +58,18 @@ def electric_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def electric(electric_dir):
     return load_electric(str(electric_dir), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def cmlm_dir(tmp_path_factory):
+    """A tiny word-level conditional masked LM; init_scale 5 so that its conditionals depend on
+    the source and the target context."""
+    return build_tiny_cmlm(tmp_path_factory.mktemp("cmlm"), init_scale=5.0)
+
+
+@pytest.fixture(scope="session")
+def cmlm(cmlm_dir):
+    return load_cmlm(str(cmlm_dir), device="cpu")
 
 
 @pytest.fixture(scope="session")

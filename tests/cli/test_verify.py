@@ -29,7 +29,7 @@ def test_quick_table(capsys, monkeypatch, exact_only):
     code = main(["verify", "--quick"])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "17 of 17 checks as expected." in out  # 15 masked-LM rows, 2 Electric
+    assert "25 of 25 checks as expected." in out  # 15 masked-LM rows, 2 Electric, 8 CMLM
     lines = out.splitlines()
     assert lines[0].split() == [
         "check",
@@ -45,7 +45,9 @@ def test_quick_table(capsys, monkeypatch, exact_only):
         "expected",
         "ok",
     ]
-    assert sum("degenerate Gibbs" in line for line in lines) == 3
+    assert sum("degenerate Gibbs" in line for line in lines) == 5
+    cmlm = [line for line in lines if line.split()[1:2] in (["cmlm-norm"], ["cmlm-raw"])]
+    assert len(cmlm) == 8 and all(line.rstrip().endswith("yes") for line in cmlm)
     electric = [line for line in lines if line.split()[1:2] == ["electric"]]
     assert len(electric) == 2 and all(line.rstrip().endswith("yes") for line in electric)
     assert all(line.rstrip().endswith("yes") for line in lines[2:17])

@@ -113,7 +113,7 @@ def test_full_verify_table():
     sampled checks on 64 states for norm (tau 1, 25,600 samples) and raw (tau 0.5, 51,200)."""
     rows = verify()
     print(format_table(rows))
-    assert len(rows) == 15 + 2 + 6  # exact masked-LM, exact Electric target, sampled
+    assert len(rows) == 15 + 2 + 8 + 6  # exact masked-LM, Electric target, conditional; sampled
     assert all(row.classes == 1 for row in rows)  # untruncated: every chain reaches every state
     assert all(row.passed for row in rows), format_table(rows)
 

@@ -1,4 +1,4 @@
-"""`textebm train tokenizer|mlm|clm|cloze|electric|classifier`: train a tokenizer or a model.
+"""`textebm train tokenizer|mlm|clm|cloze|electric|cmlm|classifier`: train a tokenizer or a model.
 
 Each sub-command's flags are generated from its configuration dataclass: one flag per field, its
 help text from the field's metadata. A recipe is registered in `RECIPES` by its config class and
@@ -16,6 +16,7 @@ from typing import Any
 
 from textebm.data.tokenizers import TokenizerConfig
 from textebm.recipes.classifier_config import ClassifierConfig
+from textebm.recipes.cmlm_config import CmlmConfig
 from textebm.recipes.config import ClmConfig, MlmConfig, load_config
 from textebm.recipes.electric_config import ClozeTrainConfig, ElectricTrainConfig
 from textebm.recipes.noise_lm_config import NoiseLmConfig
@@ -47,6 +48,12 @@ RECIPES: dict[str, tuple[type, str, str]] = {
         "textebm.recipes.noise_lm:train_noise_lm",
         "the joint-EBM noise model: a causal LM that rewrites a text with 40% of its tokens "
         "masked into the full text, for generate-noise --method rewrite",
+    ),
+    "cmlm": (
+        CmlmConfig,
+        "textebm.recipes.cmlm:train_cmlm",
+        "a conditional masked LM (Mask-Predict's CMLM) on line-aligned --source/--target text, "
+        "saved for AutoModel",
     ),
     "classifier": (
         ClassifierConfig,
@@ -80,7 +87,9 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
             default=argparse.SUPPRESS,
             help=(f.metadata.get("help", "") + default).replace("%", "%%"),
         )
-        if kind is bool:  # --flag for a False default, --flag/--no-flag for a True one
+        if f.metadata.get("repeat"):  # --flag A --flag B: a list of every value given
+            kwargs.update(action="append", type=str, metavar=f.metadata.get("metavar"))
+        elif kind is bool:  # --flag for a False default, --flag/--no-flag for a True one
             kwargs["action"] = (
                 "store_true" if f.default is False else argparse.BooleanOptionalAction
             )

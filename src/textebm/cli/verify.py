@@ -17,10 +17,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Enumerate every sequence of a toy masked LM (6 words, length 4: 1,296 "
         "states), build the exact transition matrices of MH, block MH and degenerate Gibbs "
         "from the kernels' own functions, compare their stationary distributions with the "
-        "target; then run the samplers on 64 states and compare what they drew. Prints a table "
-        "and the largest detailed-balance violation of an MH step, max |pi_i P_ij - pi_j P_ji| / "
-        "max(pi_i P_ij, pi_j P_ji) over every pair of states. A truncated proposal splits the "
-        "space into closed classes: each is compared with the target restricted to it.",
+        "target (also for an Electric target, and for a conditional masked LM's targets given "
+        "a fixed source); then run the samplers on 64 states and compare what they drew. "
+        "Prints a table and the largest detailed-balance violation of an MH step, "
+        "max |pi_i P_ij - pi_j P_ji| / max(pi_i P_ij, pi_j P_ji) over every pair of states. "
+        "A truncated proposal splits the space into closed classes: each is compared with the "
+        "target restricted to it.",
     )
     parser.add_argument(
         "--quick",

@@ -45,12 +45,15 @@ DEFAULT_VOCAB_SIZE = 8000  # for the sub-word kinds; word-level keeps every word
 class TokenizerConfig:
     """What `textebm train tokenizer` trains, and where it saves it."""
 
-    corpus: str | None = field(
+    corpus: str | list[str] | None = field(
         default=None,
         metadata={
-            "help": "training text (.gz read transparently), or a TSV file with --text-column",
+            "help": "training text (.gz read transparently), or a TSV file with --text-column; "
+            "repeat the flag to train on several files together, e.g. both sides of a parallel "
+            "corpus for a joint tokenizer",
             "path": True,
             "metavar": "FILE",
+            "repeat": True,
         },
     )
     dataset: str | None = field(
@@ -202,9 +205,13 @@ def build_tokenizer(config: TokenizerConfig) -> PreTrainedTokenizerFast:
         raise UsageError(f"{output} already holds a tokenizer; pass --overwrite to replace it")
     if output.exists() and not output.is_dir():
         raise UsageError(f"--output {output} is a file, not a folder")
-    documents = load_corpus(config.corpus, config.dataset, config.split, config.text_column)
+    corpora = [config.corpus] if not isinstance(config.corpus, list) else config.corpus
+    lines = []
+    for corpus in corpora:  # several files: one joint vocabulary (e.g. two languages)
+        documents = load_corpus(corpus, config.dataset, config.split, config.text_column)
+        lines.extend(lines_of(documents))
     tokenizer = train_tokenizer(
-        lines_of(documents),
+        lines,
         kind=config.kind,
         vocab_size=config.vocab_size,
         min_frequency=config.min_frequency,

@@ -15,6 +15,7 @@ _EXPORTS = {
     "CausalLMEnergy": "causal_lm",
     "ClassifierEnergy": "classifier",
     "Condition": "base",
+    "ConditionalMaskedLMEnergy": "conditional",
     "Conditionals": "base",
     "Cost": "base",
     "ElectricEnergy": "electric",
@@ -29,6 +30,7 @@ __all__ = [  # literal, so that linters and type checkers see the names
     "CausalLMEnergy",
     "ClassifierEnergy",
     "Condition",
+    "ConditionalMaskedLMEnergy",
     "Conditionals",
     "Cost",
     "ElectricEnergy",
@@ -56,5 +58,6 @@ if TYPE_CHECKING:
     from textebm.energies.base import Condition, Conditionals, Cost, Energy, EnergyOutput
     from textebm.energies.causal_lm import CausalLMEnergy
     from textebm.energies.classifier import ClassifierEnergy
+    from textebm.energies.conditional import ConditionalMaskedLMEnergy
     from textebm.energies.electric import ElectricEnergy
     from textebm.energies.masked_lm import MaskedLMEnergy, ScoredText, SequenceError

@@ -246,11 +246,7 @@ class MaskedLMEnergy:
         condition: must be None: a masked LM is unconditional, and ignoring a condition would
             score (and sample) the wrong distribution without a word.
         """
-        if condition is not None:
-            raise ValueError(
-                "the masked-LM energy is unconditional: pass condition=None, or use a "
-                "conditional energy"
-            )
+        context = self._context(condition, len(input_ids))
         input_ids = input_ids.to(self.device)
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
@@ -279,7 +275,9 @@ class MaskedLMEnergy:
         ):
             index = order[run]
             row, col = rows[index], cols[index]
-            terms, run_hidden = self._score_copies(input_ids, attention_mask, word_ids, row, col)
+            terms, run_hidden = self._score_copies(
+                input_ids, attention_mask, word_ids, row, col, context
+            )
             token_energies[row, col] = terms
             if hidden is not None:
                 hidden[row, col] = run_hidden
@@ -301,8 +299,10 @@ class MaskedLMEnergy:
         word_ids: torch.Tensor | None,
         row: torch.Tensor,
         col: torch.Tensor,
+        context: object = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Untempered energy terms (n,) and output-layer inputs (n, hidden) of n masked copies."""
+        """Untempered energy terms (n,) and output-layer inputs (n, hidden) of n masked copies
+        (copy i: sequence row[i] with col[i] masked); `context` is `_context`'s, per sequence."""
         length = int(attention_mask[row].sum(dim=1).max())
         copies = input_ids[row, :length].clone()
         arange = torch.arange(len(row), device=self.device)
@@ -313,15 +313,31 @@ class MaskedLMEnergy:
             later = torch.arange(length, device=self.device).unsqueeze(0) > col.unsqueeze(1)
             copies[(words == word) & (word >= 0) & later] = self.mask_id
         with self._keep.on(self.head, (arange, col)) as keep:
-            logits = self._forward(
-                input_ids=copies, attention_mask=attention_mask[row, :length]
-            ).logits
+            logits = self._logits(copies, attention_mask[row, :length], row, context)
         if logits.shape != (len(row), self.head.out_features):
             raise RuntimeError(
                 f"{type(self.model).__name__} reshapes its output layer's result; unsupported"
             )
         self.cost.add(sequences=len(row), tokens=len(row) * length)
         return per_token_terms(self.kind, logits, input_ids[row, col]), keep.hidden
+
+    def _context(self, condition: Condition | None, batch: int) -> object:
+        """What the passes need beside the tokens, from the condition: nothing here. A masked LM
+        is unconditional, and ignoring a condition would score (and sample) the wrong
+        distribution without a word, so one is refused. Conditional subclasses override this."""
+        if condition is not None:
+            raise ValueError(
+                "the masked-LM energy is unconditional: pass condition=None, or use a "
+                "conditional energy"
+            )
+        return None
+
+    def _logits(
+        self, copies: torch.Tensor, attention_mask: torch.Tensor, row: torch.Tensor, context
+    ) -> torch.Tensor:
+        """The model's logits for masked copies (n, length) of sequences `row` (the output layer
+        restricted by the caller's hook)."""
+        return self._forward(input_ids=copies, attention_mask=attention_mask).logits
 
     def encode(self, texts: list[str], truncate: bool = False) -> list[dict[str, list[int]]]:
         """Tokenise texts (special tokens added) into `input_ids` and `word_ids` lists.

@@ -23,7 +23,7 @@ import itertools
 
 import torch
 
-from textebm.samplers.mh import log_acceptance, untempered
+from textebm.samplers.mh import call_energy, log_acceptance, untempered
 from textebm.samplers.state import candidate_blocks
 
 TOY_WORDS = ("red", "green", "blue", "pink", "grey", "cyan")
@@ -49,6 +49,32 @@ def toy_masked_lm(n_words: int = 4, seed: int = 0, init_scale: float = 10.0):
     with torch.random.fork_rng():  # the initialisers draw from the global RNG: leave it as it was
         torch.manual_seed(seed)
         model = BertForMaskedLM(config).eval()
+    return model, tokenizer
+
+
+def toy_cmlm(n_words: int = 4, seed: int = 0, init_scale: float = 10.0):
+    """A random conditional masked LM (`models.cmlm`, 2 + 2 layers, hidden size 32) over
+    `n_words` words plus BERT's special tokens, built in memory; as `toy_masked_lm`, a large
+    init_scale makes its masked conditionals far from those of one joint distribution."""
+    from textebm.models.cmlm import CMLMConfig, CMLMModel
+    from textebm.models.tiny import wordlevel_tokenizer
+
+    if not 2 <= n_words <= len(TOY_WORDS):
+        raise ValueError(f"n_words must be in [2, {len(TOY_WORDS)}], not {n_words}")
+    tokenizer = wordlevel_tokenizer(words=list(TOY_WORDS[:n_words]))
+    config = CMLMConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_attention_heads=2,
+        intermediate_size=64,
+        dropout=0.0,
+        max_position_embeddings=16,
+        initializer_range=0.02 * init_scale,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    with torch.random.fork_rng():  # the initialisers draw from the global RNG: leave it as it was
+        torch.manual_seed(seed)
+        model = CMLMModel(config).eval()
     return model, tokenizer
 
 
@@ -185,10 +211,14 @@ class ExactSpace:
 
     states: (N, length) word indices; tokens: (N, length + 2) ids with [CLS] and [SEP].
     A state's index is its word indices read as a base-V number, first position most significant.
+    condition: for a conditional energy, a one-row `Condition` (e.g. a fixed source sentence)
+        that every energy and proposal call over the space is given: the space is then the
+        targets given that source.
     """
 
-    def __init__(self, energy, length: int) -> None:
+    def __init__(self, energy, length: int, condition=None) -> None:
         tokenizer = energy.tokenizer
+        self.condition = condition  # one row (a source sentence), or None: unconditional
         special = set(tokenizer.all_special_ids)
         self.word_ids = torch.tensor([i for i in range(len(tokenizer)) if i not in special])
         self.energy, self.length, self.V = energy, length, len(self.word_ids)
@@ -203,13 +233,20 @@ class ExactSpace:
         self.weights = self.V ** torch.arange(length - 1, -1, -1)
         self._logits: dict[tuple[int, ...], torch.Tensor] = {}
 
+    def conditions(self, rows: int):
+        """The space's condition repeated for `rows` sequences (None when unconditional)."""
+        if self.condition is None:
+            return None
+        return self.condition.select(torch.zeros(rows, dtype=torch.long))
+
     def index(self, states: torch.Tensor) -> torch.Tensor:
         return (states * self.weights).sum(dim=-1)
 
     @torch.no_grad()
     def energies(self) -> torch.Tensor:
         """Untempered E(x) of every state, from the energy itself: (N,) float64."""
-        return untempered(self.energy, self.energy(self.tokens, self.attention_mask)).double()
+        output = call_energy(self.energy, self.tokens, self.attention_mask, self.conditions(self.n))
+        return untempered(self.energy, output).double()
 
     def target(self, temperature: float) -> torch.Tensor:
         """p(x) = exp(-E(x) / tau) / Z by enumeration: (N,) float64."""
@@ -228,7 +265,11 @@ class ExactSpace:
             mask = torch.zeros_like(self.tokens, dtype=torch.bool)
             mask[:, [p + 1 for p in block]] = True
             cond = masked_conditionals(
-                self.energy, self.tokens[rows], self.attention_mask[rows], mask[rows]
+                self.energy,
+                self.tokens[rows],
+                self.attention_mask[rows],
+                mask[rows],
+                self.conditions(len(rows)),
             )
             logits = cond.head(cond.hidden[:, [p + 1 for p in block]])
             self._logits[block] = logits[inverse]
@@ -273,7 +314,8 @@ def block_matrices(space: ExactSpace, kernel, systematic: bool = False) -> list[
     energy = None  # Gibbs always accepts; MH's target may be another energy than the proposer's
     if _is_mh(kernel):
         with torch.no_grad():
-            output = kernel.energy(space.tokens, space.attention_mask)
+            condition = space.conditions(space.n)
+            output = call_energy(kernel.energy, space.tokens, space.attention_mask, condition)
         energy = untempered(kernel.energy, output).double()
     matrices = []
     diagonal = torch.arange(space.n)

@@ -25,6 +25,9 @@ matched trivially.
 3. Electric-shaped target: the exact check of (1) with the target an Electric model's one-pass
    energy (`energies.ElectricEnergy`; its encoder copied from the toy BERT, a fresh energy head)
    and the toy BERT only proposing: MH's stationary distribution is still the target.
+4. Conditional toy: the exact check of (1) on a random conditional masked LM (`exact.toy_cmlm`),
+   every target sequence given one fixed source, which is the chains' condition: MH's stationary
+   distribution is exp(-E(y | x) / tau) / Z(x) for `norm` and `raw`; Gibbs's is not.
 
 The toy BERT's initialisation is scaled by `init_scale` (10x BERT's 0.02), so that its masked
 conditionals are far from consistent: at the default scale Gibbs would be off by only ~1e-4.
@@ -80,6 +83,8 @@ class VerifyConfig:
     enum_length: int = 4
     targets: tuple[tuple[str, float], ...] = (("norm", 1.0), ("raw", 1.0), ("norm", 0.5))
     electric_targets: tuple[float, ...] = (1.0,)  # tau of the Electric-target exact rows
+    # (energy, tau) of the conditional-toy exact rows (a CMLM, targets given a fixed source)
+    conditional_targets: tuple[tuple[str, float], ...] = (("norm", 1.0), ("raw", 1.0))
     sample_words: int = 4
     sample_length: int = 3
     # (energy, tau, kept sweeps): the peaked raw/0.5 target mixes slower, so it runs longer;
@@ -362,9 +367,52 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def conditional_rows(config: VerifyConfig) -> list[Row]:
+    """Exact rows on a conditional toy: a random CMLM (`exact.toy_cmlm`) and its `norm` / `raw`
+    energy of every target of `enum_length` words given one fixed source sentence, which the
+    kernels carry as their condition. MH's stationary distribution is exp(-E(y | x) / tau) / Z(x);
+    degenerate Gibbs's is not."""
+    from textebm.energies import Condition, ConditionalMaskedLMEnergy
+    from textebm.eval.exact import TOY_WORDS, toy_cmlm
+
+    model, tokenizer = toy_cmlm(config.enum_words, config.model_seed, config.init_scale)
+    words = TOY_WORDS[: config.enum_words]
+    source = " ".join(words[i % len(words)] for i in range(config.enum_length + 1))
+    condition = Condition(input_ids=torch.tensor([tokenizer(source)["input_ids"]]))
+    rows = []
+    for kind, tau in config.conditional_targets:
+        energy = ConditionalMaskedLMEnergy(model, tokenizer, kind=kind)
+        space = ExactSpace(energy, config.enum_length, condition)
+        target = space.target(tau)
+        kernels = [k for k in _kernels(energy, tau, config) if "systematic" not in k[0]]
+        for name, kernel, systematic in kernels:
+            tv, classes, balance = exact_check(space, target, kernel, systematic)
+            judged = not config.proposal_options or "Gibbs" not in name
+            passed = _verdict(name, tv, EXACT_TOLERANCE, judged)
+            if balance is not None:
+                passed = passed and balance <= EXACT_TOLERANCE
+            rows.append(
+                Row(
+                    "exact",
+                    f"cmlm-{kind}",  # given a fixed source
+                    tau,
+                    name,
+                    space.n,
+                    None,
+                    None,
+                    tv,
+                    passed,
+                    classes,
+                    balance,
+                    judged,
+                )
+            )
+    return rows
+
+
 def verify(config: VerifyConfig | None = None, progress: bool = False) -> list[Row]:
     """Every row of the table: the exact checks, then the sampled ones."""
     config = config or VerifyConfig()
     with one_thread():
-        rows = exact_rows(config) + electric_rows(config)
+        rows = exact_rows(config) + electric_rows(config) + conditional_rows(config)
         return rows + sampled_rows(config, progress=progress)

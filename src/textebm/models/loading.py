@@ -180,6 +180,27 @@ def load_electric(
     return _load_model(AutoModel, name, device, dtype), tokenizer
 
 
+def load_cmlm(
+    name: str, device: str | torch.device | None = None, dtype: torch.dtype = torch.float32
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A conditional masked LM (`textebm.models.CMLMModel`, hub id or folder) and its joint
+    tokenizer, in eval mode on `device`. Any other model type is a one-line error."""
+    from textebm.models.cmlm import CMLMConfig, register
+
+    register()
+    tokenizer = load_tokenizer(name)
+    try:
+        model_type = AutoConfig.from_pretrained(name).model_type
+    except (OSError, ValueError, KeyError) as error:
+        raise _not_found(name, error) from None
+    if model_type != CMLMConfig.model_type:
+        raise UsageError(
+            f"model {name!r} is a {model_type!r} model, not a conditional masked LM; train one "
+            "with `textebm train cmlm`"
+        )
+    return _load_model(AutoModel, name, device, dtype), tokenizer
+
+
 def load_sequence_classifier(
     name: str, device: str | torch.device | None = None, dtype: torch.dtype = torch.float32
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:

@@ -290,3 +290,44 @@ def build_tiny_electric(
         model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
     return output_dir
+
+
+def build_tiny_cmlm(
+    output_dir: str | Path,
+    tokenizer_kind: str = "wordlevel",
+    seed: int = 0,
+    init_scale: float = 1.0,
+    **config_overrides,
+) -> Path:
+    """Build a random tiny conditional masked LM (`models.cmlm`: 2 + 2 layers, hidden size 32,
+    64 positions) with the word-level or WordPiece tokenizer (one joint vocabulary for source and
+    target) and save both to `output_dir`.
+
+    init_scale: multiplies the initialiser range (0.02); larger scales give conditionals that
+        depend more on the source and the target context.
+    Returns the folder, loadable with `AutoModel.from_pretrained` once `textebm.models` is imported.
+    """
+    from textebm.models.cmlm import CMLMConfig, CMLMModel
+
+    tokenizer = tiny_tokenizer(tokenizer_kind)
+    settings = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        encoder_layers=2,
+        decoder_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        dropout=0.0,
+        max_position_embeddings=64,
+        initializer_range=0.02 * init_scale,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    settings.update(config_overrides)
+    torch.manual_seed(seed)  # the initialisation draws from the global RNG; seeded so builds repeat
+    model = CMLMModel(CMLMConfig(**settings)).eval()
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with no_save_progress():
+        model.save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)
+    return output_dir

@@ -298,6 +298,7 @@ def _mask_predict(config, energy, start, generator, condition) -> SampleResult:
         sample_tokens=config.decode == "sample",
         proposal=proposal,
         generator=generator,
+        condition=condition,
     )
     seconds = time.perf_counter() - started
     cost = energy.cost - before

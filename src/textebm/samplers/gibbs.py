@@ -8,9 +8,10 @@ by how much). It is the baseline MH must beat, run as a chain exactly like MH.
 Cost: one sequence per chain per step (the masked copy); no energy is needed to move. The driver
 still evaluates E(x) once per sweep for the energy trace (T sequences per chain).
 
-Conditioning: the state's `condition` goes to the source's energy (the trace); the draws are the
-source's masked conditionals, which see the tokens only, so an unconditional source (a masked LM)
-rejects a condition at the first trace rather than sample while ignoring it.
+Conditioning: the state's `condition` goes to the source's energy (the trace) and to its masked
+conditionals. An unconditional source (a masked LM) sees the tokens only, so it rejects a
+condition at the first trace rather than sample while ignoring it; a conditional one (a CMLM,
+`energies.conditional`) draws given the condition.
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ class DegenerateGibbs:
             attention_mask,
             free,
             generator,
+            condition,
         )
         return ChainState(tokens, attention_mask, free, condition=condition), passes
 
@@ -113,7 +115,9 @@ class DegenerateGibbs:
         sites = choose_sites(
             state.free, state.step, generator, self.block_size, self.scan, self.layout
         )
-        conditionals = masked_conditionals(self.source, tokens, state.attention_mask, sites)
+        conditionals = masked_conditionals(
+            self.source, tokens, state.attention_mask, sites, state.condition
+        )
         row, col = sites.nonzero(as_tuple=True)
         log_q = self.proposal_config.log_probs(conditionals.logits(row, col), self.banned)
         proposal = tokens.clone()

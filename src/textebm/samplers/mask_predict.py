@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from textebm.energies.base import Condition
 from textebm.samplers.proposals import (
     Proposal,
     ProposalSource,
@@ -46,8 +47,12 @@ def mask_predict(
     sample_tokens: bool = False,
     proposal: Proposal | None = None,
     generator: torch.Generator | None = None,
+    condition: Condition | None = None,
 ) -> MaskPredictResult:
-    """Decode the free positions of every chain with `iterations` rounds of mask-predict."""
+    """Decode the free positions of every chain with `iterations` rounds of mask-predict.
+
+    condition: one row per chain, handed to a conditional source (a CMLM: the source sentence).
+    """
     if iterations < 1:
         raise ValueError(f"iterations must be >= 1, not {iterations}")
     if sample_tokens and generator is None:
@@ -70,7 +75,7 @@ def mask_predict(
         if not mask.any():  # fewer free positions than iterations: nothing left to redo
             history.append(tokens.clone())
             continue
-        conditionals = masked_conditionals(source, tokens, attention_mask, mask)
+        conditionals = masked_conditionals(source, tokens, attention_mask, mask, condition)
         row, col = mask.nonzero(as_tuple=True)
         log_probs = proposal.log_probs(conditionals.logits(row, col), banned)
         chosen = sample(log_probs, generator) if sample_tokens else log_probs.argmax(dim=1)

@@ -20,8 +20,10 @@ from the cached copy; only the T - 1 other copies of x' are new. Costs, in seque
 Any other target (e.g. an Electric energy) works too: the state then caches only E(x), and a
 step costs one proposal copy plus whatever one evaluation of the target costs.
 
-Conditioning: the state's `condition` goes to every call of the target, E(x | c); proposals are
-the source's unconditional conditionals, which leaves the chain exact for the conditional target.
+Conditioning: the state's `condition` goes to every call of the target, E(x | c). Proposals are
+the source's conditionals: unconditional for a masked LM, which leaves the chain exact for the
+conditional target; given the condition for a conditional source (a CMLM, `energies.conditional`),
+which then caches exactly as above.
 """
 
 from __future__ import annotations
@@ -163,6 +165,7 @@ class MetropolisHastings:
             attention_mask,
             free,
             generator,
+            condition,
         )
         if self.cached:
             output = call_energy(
@@ -185,7 +188,7 @@ class MetropolisHastings:
         if self.cached and self.block_size == 1:
             logits = self.proposer.head(state.hidden[row, col])  # the cached i-masked copy
         else:
-            conditionals = masked_conditionals(self.proposer, tokens, mask, sites)
+            conditionals = masked_conditionals(self.proposer, tokens, mask, sites, state.condition)
             logits = conditionals.logits(row, col)
         log_q = self.proposal_config.log_probs(logits, self.banned)
         drawn = sample(log_q, generator)

@@ -20,7 +20,7 @@ from typing import Protocol
 
 import torch
 
-from textebm.energies.base import Conditionals, Cost, Energy
+from textebm.energies.base import Condition, Conditionals, Cost, Energy, select_condition
 from textebm.energies.masked_lm import per_token_terms
 from textebm.models.output_rows import output_rows
 
@@ -28,8 +28,11 @@ from textebm.models.output_rows import output_rows
 class ProposalSource(Energy, Protocol):
     """A masked-LM energy whose conditionals propose: what `masked_conditionals` reads.
 
-    Proposals are unconditional: the model sees the tokens only. Metropolis-Hastings stays exact
-    with any proposal, so a conditional target may use an unconditional proposer (`source=`).
+    Proposals from an unconditional source (a masked LM) see the tokens only: Metropolis-Hastings
+    stays exact with any proposal, so a conditional target may use an unconditional proposer
+    (`source=`). A source that sets `conditional = True` (a conditional masked LM,
+    `energies.conditional`) proposes given the chain's condition too, through its
+    `decode_copies(copies, attention_mask, condition)`.
     """
 
     model: torch.nn.Module
@@ -124,14 +127,21 @@ def token_terms(energy: Energy, logits: torch.Tensor, tokens: torch.Tensor) -> t
 
 @torch.no_grad()
 def masked_conditionals(
-    source: ProposalSource, tokens: torch.Tensor, attention_mask: torch.Tensor, mask: torch.Tensor
+    source: ProposalSource,
+    tokens: torch.Tensor,
+    attention_mask: torch.Tensor,
+    mask: torch.Tensor,
+    condition: Condition | None = None,
 ) -> Conditionals:
     """The conditionals of one copy per row with every `mask` position replaced by [MASK].
 
     source: a masked-LM energy (model, head, mask_id, batch_tokens, cost).
     tokens, attention_mask, mask: (batch, length). Rows without a masked position are skipped.
+    condition: the chains' condition, one row per row of `tokens`; a conditional source
+        (`source.conditional`) predicts given it, an unconditional one sees the tokens only.
     Costs one sequence per row with a masked position, counted in `source.cost`.
     """
+    conditional = getattr(source, "conditional", False)
     batch, length = tokens.shape
     hidden = torch.zeros(
         (batch, length, source.head.in_features),
@@ -145,7 +155,11 @@ def masked_conditionals(
         width = int(attention_mask[row].sum(dim=1).max())
         copies = tokens[row, :width].masked_fill(mask[row, :width], source.mask_id)
         with output_rows(source.head, mask[row, :width]) as keep:
-            source.model(input_ids=copies, attention_mask=attention_mask[row, :width])
+            if conditional:
+                rows_condition = select_condition(condition, row)
+                source.decode_copies(copies, attention_mask[row, :width], rows_condition)
+            else:
+                source.model(input_ids=copies, attention_mask=attention_mask[row, :width])
         source.cost.add(sequences=len(row), tokens=len(row) * width)
         block = torch.zeros((len(row), length), dtype=torch.bool, device=tokens.device)
         block[:, :width] = mask[row, :width]
@@ -164,12 +178,14 @@ def fill_masks(
     attention_mask: torch.Tensor,
     free: torch.Tensor,
     generator: torch.Generator,
+    condition: Condition | None = None,
 ) -> tuple[torch.Tensor, int]:
     """Replace every [MASK] at a free position by a draw from its proposal, one position per
     chain per pass, in random order, each drawn given the tokens filled so far (the masks not yet
     filled stay in its context). Every draw is kept: this is initialisation, not the chain.
 
     Returns the filled tokens and the number of passes (each one sequence per unfinished chain).
+    condition: the chains' condition (see `masked_conditionals`).
     """
     tokens = tokens.clone()
     passes = 0
@@ -182,7 +198,7 @@ def fill_masks(
         pick = torch.floor(u * n).long().clamp(max=(n - 1).clamp(min=0))
         rank = torch.cumsum(masked.long(), dim=1) - 1
         sites = masked & (rank == pick.unsqueeze(1))
-        conditionals = masked_conditionals(source, tokens, attention_mask, sites)
+        conditionals = masked_conditionals(source, tokens, attention_mask, sites, condition)
         row, col = sites.nonzero(as_tuple=True)
         log_probs = proposal.log_probs(conditionals.logits(row, col), banned)
         tokens[row, col] = sample(log_probs, generator)
