@@ -38,13 +38,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="JSON object of the fields below (snake_case names); flags given override it",
     )
     add_config_arguments(parser, SampleConfig)
-    parser.add_argument(
-        "--shard",
-        metavar="R/W",
-        help="run only shard R (from 0) of W: chains R*chains/W onward (a contiguous block), "
-        "seeded from --seed and R, numbered as in the whole run; the W shards' outputs "
-        "concatenated in order equal one run on W processes (torchrun), which shards itself",
-    )
     parser.add_argument("-o", "--output", required=True, help="OUT.jsonl")
     parser.set_defaults(func=run)
 
@@ -52,7 +45,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from textebm.cli.common import quiet_libraries
     from textebm.data.files import check_output
-    from textebm.data.shards import parse_shard
     from textebm.errors import UsageError
     from textebm.recipes.config import load_config
 
@@ -64,12 +56,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(
             "sample writes OUT.jsonl, OUT.diagnostics.json and OUT.trace.png: give -o a file name"
         )
-    shard = parse_shard(args.shard) if args.shard is not None else None
     output = Path(args.output)
     for path in _outputs(output):  # all of them before the work, not after it
         check_output(path)
     quiet_libraries()
-    result = _run(config, shard)
+    result = _run(config)
     if result is None:  # a process other than the main one: the main one writes
         return 0
     result.diagnostics["settings"]["output"] = args.output
@@ -87,9 +78,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(config: SampleConfig, shard):
-    """The result: of this process alone, of shard `shard`, or of every process merged (None on
-    the processes that are not the main one)."""
+def _run(config: SampleConfig):
+    """The result: of this process alone (all chains or `--shard`'s), or of every process merged
+    (None on the processes that are not the main one)."""
     import torch
 
     from textebm.data.shards import Processes
@@ -99,10 +90,10 @@ def _run(config: SampleConfig, shard):
 
     processes = Processes(cpu=config.device == "cpu" or not torch.accelerator.is_available())
     if processes.world == 1:
-        return sample(config, progress=True, shard=shard)
-    if shard is not None:
+        return sample(config, progress=True)
+    if config.shard is not None:
         raise UsageError(
-            f"--shard {shard} runs one shard on one process; under torchrun or accelerate "
+            f"--shard {config.shard} runs one shard on one process; under torchrun or accelerate "
             f"launch ({processes.world} processes) each process takes its shard: drop --shard"
         )
     return sample_across(config, processes, progress=True)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from textebm.data.shards import Shard
+from textebm.data.shards import Shard, parse_shard
 from textebm.energies.base import Condition, Energy
 from textebm.errors import UsageError
 from textebm.samplers.config import SampleConfig
@@ -190,7 +190,8 @@ def sample(
     target: an energy the masked LM proposes for (MH only), instead of the one `config` names.
     condition: what the target is conditioned on, one row per chain (`Condition`), or None.
     progress: a progress bar over sweeps (never when the CI variable is set).
-    shard: run only this shard of the chains, with its own seed (see the module's docstring).
+    shard: run only this shard of the chains, with its own seed (see the module's docstring);
+        None: `config.shard`, if any.
     pool: with --until-rhat on a shard, the other shards' chains (on other processes), so that
         the rule judges all chains and every shard stops after the same sweep; without it a
         shard judges its own chains.
@@ -200,6 +201,10 @@ def sample(
         target = target or load_target(config, energy)
     if target is not None and config.sampler != "mh":
         raise UsageError(f"a separate target needs --sampler mh, not {config.sampler}")
+    if config.shard is not None:
+        if shard is not None and shard != parse_shard(config.shard):
+            raise UsageError(f"--shard {config.shard} disagrees with this process's {shard}")
+        shard = parse_shard(config.shard)
     device = energy.device
     start = build_start(config, energy)
     if condition is not None and len(condition) != config.chains:
