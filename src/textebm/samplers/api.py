@@ -220,12 +220,13 @@ def sample(
         )
     # the stopping rule judges the chains it sees: all of them (one process or a pool), or a
     # shard's own; each of its lengths needs 2 or more chains
-    judged = whole if shard is None or pool is not None else whole[mine.start : mine.stop]
+    own = shard is not None and pool is None
+    judged = whole[mine.start : mine.stop] if own else whole
     alone = single_chain_lengths(judged) if config.stop_rule() is not None else []
     if alone:
         raise UsageError(
             f"--until-rhat needs 2 or more chains of every length; length(s) "
-            f"{', '.join(map(str, alone))} have one{' in this shard' if judged != whole else ''}"
+            f"{', '.join(map(str, alone))} have one{' in this shard' if own else ''}"
             ": raise --chains or narrow --length"
         )
     start = _cut(start, mine).to(device)
