@@ -5,6 +5,11 @@ Writes OUT.jsonl (one record per kept sample: chain, sweep, text, token_ids, ene
 it OUT.diagnostics.json and OUT.trace.png (the energy after every sweep). The same seed, settings
 and device give the same output. The flags are `SampleConfig`'s fields and the work is
 `textebm.samplers.sample(config)`: this module only parses and writes.
+
+Started by `torchrun` or `accelerate launch`, every process runs a contiguous shard of the chains
+with its own seed and the main process writes them all (`textebm.samplers.sharded`); `--shard R/W`
+runs one of those shards on one process, so that a W-process run equals the concatenation of its
+W shards run one at a time.
 """
 
 from __future__ import annotations
@@ -42,7 +47,6 @@ def run(args: argparse.Namespace) -> int:
     from textebm.data.files import check_output
     from textebm.errors import UsageError
     from textebm.recipes.config import load_config
-    from textebm.samplers import sample
 
     names = {f.name for f in dataclasses.fields(SampleConfig)}
     config = load_config(
@@ -56,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
     for path in _outputs(output):  # all of them before the work, not after it
         check_output(path)
     quiet_libraries()
-    result = sample(config, progress=True)
+    result = _run(config)
+    if result is None:  # a process other than the main one: the main one writes
+        return 0
     result.diagnostics["settings"]["output"] = args.output
     _write(output, result, config)
     stopping = result.diagnostics.get("stopping")
@@ -70,6 +76,27 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _run(config: SampleConfig):
+    """The result: of this process alone (all chains or `--shard`'s), or of every process merged
+    (None on the processes that are not the main one)."""
+    import torch
+
+    from textebm.data.shards import Processes
+    from textebm.errors import UsageError
+    from textebm.samplers import sample
+    from textebm.samplers.sharded import sample_across
+
+    processes = Processes(cpu=config.device == "cpu" or not torch.accelerator.is_available())
+    if processes.world == 1:
+        return sample(config, progress=True)
+    if config.shard is not None:
+        raise UsageError(
+            f"--shard {config.shard} runs one shard on one process; under torchrun or accelerate "
+            f"launch ({processes.world} processes) each process takes its shard: drop --shard"
+        )
+    return sample_across(config, processes, progress=True)
 
 
 def _stopping_line(stopping: dict, diagnostics: dict) -> str:

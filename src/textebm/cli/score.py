@@ -65,6 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from textebm.cli.common import quiet_libraries, read_sentences, show_progress
     from textebm.data.files import atomic_write, check_output
+    from textebm.data.shards import Processes, strided
     from textebm.energies import SequenceError
     from textebm.energies.registry import build_energy, check_energy
     from textebm.errors import UsageError
@@ -78,10 +79,8 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.output, inputs=(args.input,))  # before the work, not after it
     texts = read_sentences(args.input)
     quiet_libraries()
-    from accelerate import PartialState
-
-    state = PartialState(cpu=args.device == "cpu")
-    device = pick_device(args.device) if args.device else state.device
+    processes = Processes(cpu=args.device == "cpu")
+    device = pick_device(args.device) if args.device else processes.device
     energy = build_energy(
         args.energy,
         args.model,
@@ -97,20 +96,16 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.input}: line {error.index + 1}: {error}{hint}") from None
 
     # Strided shards balance lengths across processes better than contiguous blocks.
-    mine = list(range(state.process_index, len(texts), state.num_processes))
-    progress = show_progress(len(texts), main_process=state.is_main_process)
+    mine = strided(len(texts), processes.rank, processes.world)
+    progress = show_progress(len(texts), main_process=processes.is_main)
     scored = energy.score_texts([texts[i] for i in mine], truncate=args.truncate, progress=progress)
-    records = list(zip(mine, scored, strict=True))
-    if state.num_processes > 1:
-        from accelerate.utils import gather_object
-
-        records = sorted(gather_object(records), key=lambda item: item[0])
-    if state.is_main_process:
+    records = sorted(processes.gather(list(zip(mine, scored, strict=True))), key=lambda x: x[0])
+    if processes.is_main:
         lines = [_record(item, args, number) for number, item in records]
         with atomic_write(args.output) as out:
             out.writelines(lines)
         _report_unknown(item for _, item in records)
-    state.wait_for_everyone()
+    processes.wait()
     return 0
 
 

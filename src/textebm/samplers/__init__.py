@@ -11,6 +11,9 @@ samples = run_chains(kernel, state, generator, sweeps=100, burn_in=20, thin=5)
 # or until the energy's split R-hat is <= 1.05 in every length group, at most 2000 sweeps:
 samples = run_chains(kernel, state, generator, 100, 20, 5, stop=StopRule(1.05, max_sweeps=2000))
 
+On many processes (torchrun): `sample_across(config, Processes())`, each a shard of the chains
+(`sample(config, shard=Shard(r, W))`), merged on the main process (see `samplers.sharded`).
+
 Causal LMs sample exactly, without a chain: `generate` (see `samplers.generate`).
 """
 
@@ -49,7 +52,9 @@ _EXPORTS = {
     "geometric_schedule": "driver",
     "log_acceptance": "mh",
     "mask_predict": "mask_predict",
+    "merge": "sharded",
     "run_chains": "driver",
+    "sample_across": "sharded",
     "sample": "api",
 }
 
@@ -78,8 +83,10 @@ __all__ = [  # literal, so that linters and type checkers see the names
     "geometric_schedule",
     "log_acceptance",
     "mask_predict",
+    "merge",
     "run_chains",
     "sample",
+    "sample_across",
 ]
 
 
@@ -119,5 +126,6 @@ if TYPE_CHECKING:
     from textebm.samplers.mh import MetropolisHastings, log_acceptance
     from textebm.samplers.proposals import Proposal, ProposalSource
     from textebm.samplers.reference import NaiveMH
+    from textebm.samplers.sharded import merge, sample_across
     from textebm.samplers.start import Start, from_lengths, from_text
     from textebm.samplers.state import ChainState, StepInfo

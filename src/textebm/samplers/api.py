@@ -8,6 +8,11 @@ The same config and seed give the same samples as the command line. Python calle
 their own energy (it proposes too, so it must be a masked-LM energy), a separate target that the
 masked LM proposes for (any `Energy`, e.g. Electric), and a `Condition`, one row per chain, that
 every call of the target receives.
+
+Sharded (`shard=Shard(r, W)`): only chains `contiguous(chains, r, W)` run, numbered as in the whole
+run, from the whole run's start (lengths drawn for all chains, then cut), with a generator seeded
+`shard_seed(seed, r)`: shard 0 of 1 is the unsharded run. `textebm.samplers.sharded` runs every
+shard on its own process and merges them.
 """
 
 from __future__ import annotations
@@ -19,11 +24,12 @@ from dataclasses import dataclass, field
 
 import torch
 
+from textebm.data.shards import Shard, parse_shard
 from textebm.energies.base import Condition, Energy
 from textebm.errors import UsageError
 from textebm.samplers.config import SampleConfig
 from textebm.samplers.convergence import single_chain_lengths
-from textebm.samplers.driver import geometric_schedule, run_chains
+from textebm.samplers.driver import Pool, geometric_schedule, run_chains
 from textebm.samplers.gibbs import DegenerateGibbs
 from textebm.samplers.mask_predict import mask_predict
 from textebm.samplers.mh import MetropolisHastings, call_energy, untempered
@@ -43,6 +49,9 @@ class SampleResult:
         with --until-rhat, sweeps is the number run (`diagnostics["stopping"]`).
     burn_in: sweeps of `trace` before the first that may be kept.
     diagnostics: JSON-ready settings, acceptance, ESS, R-hat, cost, time.
+    lengths: (chains,) the length each chain is grouped by (special tokens excluded).
+    first_chain: the number of chain 0 of `tokens` in the whole run (a shard's first chain).
+    pad_id: the id that right-pads `tokens`.
     """
 
     records: list[dict]
@@ -51,6 +60,9 @@ class SampleResult:
     trace: torch.Tensor
     burn_in: int
     diagnostics: dict = field(default_factory=dict)
+    lengths: list[int] = field(default_factory=list)
+    first_chain: int = 0
+    pad_id: int = 0
 
 
 def load_energy(config: SampleConfig) -> ProposalSource:
@@ -168,6 +180,8 @@ def sample(
     condition: Condition | None = None,
     progress: bool = True,
     target: Energy | None = None,
+    shard: Shard | None = None,
+    pool: Pool | None = None,
 ) -> SampleResult:
     """Run `config`: load the energy (unless given), build the start and the kernel, run it.
 
@@ -176,32 +190,88 @@ def sample(
     target: an energy the masked LM proposes for (MH only), instead of the one `config` names.
     condition: what the target is conditioned on, one row per chain (`Condition`), or None.
     progress: a progress bar over sweeps (never when the CI variable is set).
+    shard: run only this shard of the chains, with its own seed (see the module's docstring);
+        None: `config.shard`, if any.
+    pool: with --until-rhat on a shard, the other shards' chains (on other processes), so that
+        the rule judges all chains and every shard stops after the same sweep; without it a
+        shard judges its own chains.
     """
     if energy is None:
         energy = load_energy(config)
         target = target or load_target(config, energy)
     if target is not None and config.sampler != "mh":
         raise UsageError(f"a separate target needs --sampler mh, not {config.sampler}")
+    if config.shard is not None:
+        if shard is not None and shard != parse_shard(config.shard):
+            raise UsageError(f"--shard {config.shard} disagrees with this process's {shard}")
+        shard = parse_shard(config.shard)
     device = energy.device
-    start = build_start(config, energy).to(device)
+    start = build_start(config, energy)
+    if condition is not None and len(condition) != config.chains:
+        raise UsageError(
+            f"the condition has {len(condition)} rows; give one per chain ({config.chains})"
+        )
+    whole = chain_lengths(start, energy.tokenizer)
+    mine = range(config.chains) if shard is None else shard.items(config.chains)
+    if not mine:
+        raise UsageError(
+            f"--chains {config.chains} leaves shard {shard} without a chain: run at least "
+            f"{shard.world} chains on {shard.world} shards"
+        )
+    # the stopping rule judges the chains it sees: all of them (one process or a pool), or a
+    # shard's own; each of its lengths needs 2 or more chains
+    own = shard is not None and pool is None
+    judged = whole[mine.start : mine.stop] if own else whole
+    alone = single_chain_lengths(judged) if config.stop_rule() is not None else []
+    if alone:
+        raise UsageError(
+            f"--until-rhat needs 2 or more chains of every length; length(s) "
+            f"{', '.join(map(str, alone))} have one{' in this shard' if own else ''}"
+            ": raise --chains or narrow --length"
+        )
+    start = _cut(start, mine).to(device)
     if condition is not None:
-        if len(condition) != config.chains:
-            raise UsageError(
-                f"the condition has {len(condition)} rows; give one per chain ({config.chains})"
-            )
-        condition = condition.to(device)
-    generator = torch.Generator(device=device).manual_seed(config.seed)
+        condition = condition.select(torch.tensor(list(mine))).to(device)
+    seed = config.seed if shard is None else shard.seed(config.seed)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    parts = (config, energy, start, generator, condition, mine.start)
     if config.sampler == "mask-predict":
-        result = _mask_predict(config, energy, start, generator, condition)
+        result = _mask_predict(*parts)
     else:
-        result = _chains(config, energy, start, generator, condition, progress, target)
+        result = _chains(*parts, progress, target, pool)
+    result.lengths, result.first_chain = whole[mine.start : mine.stop], mine.start
+    result.pad_id = energy.tokenizer.pad_token_id or 0
     settings = {**dataclasses.asdict(config), "device": str(device), "torch": torch.__version__}
     result.diagnostics = {"settings": settings, **result.diagnostics}
+    if shard is not None:
+        result.diagnostics["shard"] = {
+            "shard": str(shard),
+            "chains": [mine.start, mine.stop],
+            "seed": seed,
+            "note": "this shard's chains (numbered as in the whole run) from the whole run's "
+            "start, with a generator seeded shard_seed(seed, rank); its diagnostics describe "
+            "its chains alone",
+        }
     if config.init is not None:  # words the tokenizer does not know, for the command to report
         ids = energy.tokenizer(config.init, add_special_tokens=False)["input_ids"]
         unknown = sum(token == energy.tokenizer.unk_token_id for token in ids)
         result.diagnostics.setdefault("init", {})["unknown_tokens"] = unknown
     return result
+
+
+def chain_lengths(start: Start, tokenizer) -> list[int]:
+    """(chains,) each chain's length as asked for: its tokens, special ones excluded, [MASK]s
+    counted; chains are grouped by it for R-hat."""
+    structural = torch.tensor(sorted(structural_ids(tokenizer)), device=start.tokens.device)
+    content = start.attention_mask.bool() & ~torch.isin(start.tokens, structural)
+    return content.sum(dim=1).tolist()
+
+
+def _cut(start: Start, chains: range) -> Start:
+    """The rows `chains` of a start, without the columns that are padding in all of them."""
+    rows = slice(chains.start, chains.stop)
+    width = int(start.attention_mask[rows].sum(dim=1).max())
+    return Start(*(part[rows, :width] for part in start.astuple()))
 
 
 def structural_ids(tokenizer) -> set[int]:
@@ -213,11 +283,17 @@ def structural_ids(tokenizer) -> set[int]:
 
 
 def records(
-    tokenizer, tokens: torch.Tensor, mask: torch.Tensor, energies: torch.Tensor, sweeps: list[int]
+    tokenizer,
+    tokens: torch.Tensor,
+    mask: torch.Tensor,
+    energies: torch.Tensor,
+    sweeps: list[int],
+    first_chain: int = 0,
 ) -> list[dict]:
     """One record per (kept sweep, chain): tokens without structural ones, untempered energy.
 
     tokens: (kept, chains, length) on the CPU; mask: (chains, length); energies: (kept, chains).
+    first_chain: the number of the first chain (a shard's place in the whole run).
     """
     structural = torch.tensor(sorted(structural_ids(tokenizer)), dtype=torch.long)
     out = []
@@ -227,7 +303,7 @@ def records(
             ids = tokens[k, chain][keep[chain]].tolist()
             out.append(
                 {
-                    "chain": chain,
+                    "chain": first_chain + chain,
                     "sweep": sweep,
                     "text": tokenizer.decode(ids),
                     "token_ids": ids,
@@ -237,20 +313,12 @@ def records(
     return out
 
 
-def _chains(config, energy, start, generator, condition, progress, target) -> SampleResult:
+def _chains(
+    config, energy, start, generator, condition, first_chain, progress, target, pool
+) -> SampleResult:
     kernel = build_kernel(config, energy, target)
     masks_before = int((start.free & (start.tokens == energy.mask_id)).sum())
-    # group chains by the length asked for (special tokens excluded; [MASK]s count)
-    structural = torch.tensor(sorted(structural_ids(energy.tokenizer)), device=start.tokens.device)
-    content = start.attention_mask.bool() & ~torch.isin(start.tokens, structural)
-    chain_lengths = content.sum(dim=1).tolist()
-    stop = config.stop_rule()
-    alone = single_chain_lengths(chain_lengths) if stop is not None else []
-    if alone:
-        raise UsageError(
-            f"--until-rhat needs 2 or more chains of every length; length(s) "
-            f"{', '.join(map(str, alone))} have one: raise --chains or narrow --length"
-        )
+    lengths_here = chain_lengths(start, energy.tokenizer)  # singles checked by `sample`
     state, fill_passes = kernel.init(*start.astuple(), generator, condition=condition)
     schedule = None
     if config.anneal_to is not None:
@@ -265,8 +333,9 @@ def _chains(config, energy, start, generator, condition, progress, target) -> Sa
         config.thin,
         schedule=schedule,
         progress=progress,
-        stop=stop,
-        lengths=chain_lengths,
+        stop=config.stop_rule(),
+        lengths=lengths_here,
+        pool=pool,
     )
     init = {
         "from": "text" if config.init is not None else "all-mask",
@@ -277,7 +346,9 @@ def _chains(config, energy, start, generator, condition, progress, target) -> Sa
     }
     mask = start.attention_mask.cpu()
     return SampleResult(
-        records=records(energy.tokenizer, samples.tokens, mask, samples.energies, samples.sweeps),
+        records=records(
+            energy.tokenizer, samples.tokens, mask, samples.energies, samples.sweeps, first_chain
+        ),
         tokens=samples.tokens,
         energies=samples.energies,
         trace=samples.trace,
@@ -286,7 +357,7 @@ def _chains(config, energy, start, generator, condition, progress, target) -> Sa
     )
 
 
-def _mask_predict(config, energy, start, generator, condition) -> SampleResult:
+def _mask_predict(config, energy, start, generator, condition, first_chain) -> SampleResult:
     proposal = Proposal(config.proposal_temperature, config.top_k, config.top_p)
     proposal = proposal.at(config.temperature)
     before = energy.cost.snapshot()
@@ -321,7 +392,9 @@ def _mask_predict(config, energy, start, generator, condition) -> SampleResult:
     tokens = result.tokens.cpu().unsqueeze(0)
     mask = start.attention_mask.cpu()
     return SampleResult(
-        records=records(energy.tokenizer, tokens, mask, trace[-1:], [result.iterations]),
+        records=records(
+            energy.tokenizer, tokens, mask, trace[-1:], [result.iterations], first_chain
+        ),
         tokens=tokens,
         energies=trace[-1:],
         trace=trace,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from textebm.data.shards import parse_shard
 from textebm.errors import UsageError
 from textebm.recipes.config import _check_types, option
 from textebm.samplers.convergence import StopRule
@@ -120,6 +121,17 @@ class SampleConfig:
         choices=("random", "systematic"),
     )
     seed: int = option(0, "seed of lengths, initial fill, proposals and acceptance", "chains")
+    # processes
+    shard: str | None = option(
+        None,
+        "run only shard R (from 0) of W: a contiguous block of the chains (the first chains % W "
+        "blocks one longer), numbered as in the whole run, with a generator seeded "
+        "shard_seed(--seed, R) (R = 0 keeps --seed); the W shards' outputs concatenated in order "
+        "equal one run on W processes under torchrun or accelerate launch, which shard by "
+        "themselves",
+        "processes",
+        metavar="R/W",
+    )
     # proposals
     proposal_temperature: float | None = option(
         None,
@@ -191,6 +203,8 @@ class SampleConfig:
                 f"--thin {self.thin} is more than --sweeps {self.sweeps}: nothing kept"
             )
         self._check_convergence()
+        if self.shard is not None:
+            parse_shard(self.shard)  # a UsageError naming --shard
         if self.fixed and self.init is None:
             raise UsageError("--fixed needs --init TEXT (a template with [MASK]s)")
         if self.init is not None and (self.length is not None or self.prefix is not None):

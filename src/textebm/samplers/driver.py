@@ -5,7 +5,8 @@ A kernel has `step(generator, state) -> (state, info)`, `energy_of(state)`, `blo
 `burn_in + sweeps` sweeps, keeps the state after every `thin`-th sweep past the burn-in, and
 reports acceptance, novel transitions (accepted and different: the paper's telling statistic),
 energy traces, ESS and R-hat of the energy across chains, and per group of chains of one length.
-With a `StopRule` it runs on until the energy's R-hat is low in every length group, or a cap.
+With a `StopRule` it runs on until the energy's R-hat is low in every length group, or a cap;
+with a `Pool` too, the chains of every process are judged together and all stop at one sweep.
 """
 
 from __future__ import annotations
@@ -52,6 +53,23 @@ class Kernel(Protocol):
     def step(
         self, generator: torch.Generator, state: ChainState
     ) -> tuple[ChainState, StepInfo]: ...
+
+
+class Pool(Protocol):
+    """The chains of the other processes of a sharded run, for a stopping rule they share.
+
+    Every process calls these at the same sweeps (the rule's checks depend on the sweep count
+    only), so they may be collective operations.
+    """
+
+    def energies(self, post: torch.Tensor, keys: list[int]) -> tuple[torch.Tensor, list[int]]:
+        """(chains, draws) energies and (chains,) lengths of this process's chains -> those of
+        every process's chains, in rank order."""
+        ...
+
+    def minutes(self, minutes: float) -> float:
+        """This process's elapsed minutes -> the largest over processes."""
+        ...
 
 
 def geometric_schedule(start: float, end: float, sweeps: int) -> Schedule:
@@ -103,6 +121,7 @@ def run_chains(
     progress: bool = True,
     stop: StopRule | None = None,
     lengths: Sequence[int] | None = None,
+    pool: Pool | None = None,
 ) -> Samples:
     """Run every chain for `burn_in + sweeps` sweeps and keep every `thin`-th after burn-in.
 
@@ -113,6 +132,10 @@ def run_chains(
         length group, or a cap (`StopRule`); None runs exactly `sweeps`.
     lengths: (chains,) the length each chain is grouped by for R-hat; None: its real tokens,
         special tokens included (`attention_mask` summed). Only chains of one length compare.
+    pool: with `stop`, judge R-hat over the chains of every process and the time budget by the
+        slowest, so that all processes stop after the same sweep; the caller checks that every
+        length has 2 or more chains over all processes. The diagnostics cover this process's
+        chains only (`energy_diagnostics` recomputes them over all).
     """
     if sweeps < 1 or burn_in < 0 or thin < 1:
         raise ValueError(f"need sweeps >= 1, burn_in >= 0, thin >= 1: {sweeps}, {burn_in}, {thin}")
@@ -123,7 +146,7 @@ def run_chains(
     if stop is not None:
         if stop.max_sweeps is not None and stop.max_sweeps < sweeps:
             raise ValueError(f"max_sweeps {stop.max_sweeps} is less than the minimum {sweeps}")
-        alone = single_chain_lengths(keys)
+        alone = single_chain_lengths(keys) if pool is None else []
         if alone:
             raise ValueError(f"R-hat needs 2 or more chains of each length; {alone} have one")
     from tqdm.auto import tqdm
@@ -162,12 +185,18 @@ def run_chains(
                 break
             continue
         if stop.due(done, sweeps):  # reads the trace only: no random numbers drawn
-            rhats = group_split_rhats(_post(trace, burn_in), keys)
+            post, pooled_keys = _post(trace, burn_in), keys
+            if pool is not None:
+                post, pooled_keys = pool.energies(post, keys)
+            rhats = group_split_rhats(post, pooled_keys)
             checks.append({"sweep": done, "worst_split_rhat": _highest(rhats.values())})
             if stop.converged(rhats):
                 stopped_by = "converged"
                 break
-        stopped_by = stop.cap(done, sweeps, (_clock() - started) / 60)
+        minutes = (_clock() - started) / 60
+        if pool is not None and stop.time_budget is not None:
+            minutes = pool.minutes(minutes)  # every process stops when the slowest is out of time
+        stopped_by = stop.cap(done, sweeps, minutes)
         if stopped_by is not None:
             break
     bar.close()
@@ -176,7 +205,6 @@ def run_chains(
     trace = torch.stack(trace).float().cpu()
     post = trace[burn_in:].T  # (chains, draws)
     steps = sweeps * per_sweep
-    groups = by_length(post, keys)
     diagnostics = {
         "chains": chains,
         "sweeps": sweeps,
@@ -190,15 +218,7 @@ def run_chains(
         "acceptance_rate_per_chain": (counts["acc"] / steps).tolist(),
         "novel_transition_rate_per_chain": (counts["nov"] / steps).tolist(),
         "burn_in_acceptance_rate": _rate(burn_counts["acc"], burn_in * per_sweep * chains),
-        "energy_mean": float(post.mean()),
-        "energy_ess_bulk": finite_or_none(ess_bulk(post)),
-        "energy_rhat": finite_or_none(rank_rhat(post)),
-        "energy_split_rhat": finite_or_none(split_rhat(post)),
-        "energy_by_length": groups,
-        "energy_worst_length": worst(groups),
-        "energy_by_length_note": "R-hat and ESS of the energy after every sweep past the "
-        "burn-in, over the chains of one length (energies of different lengths are on "
-        "different scales); R-hat is null for a group of one chain or under 4 sweeps",
+        **energy_diagnostics(post, keys),
         "cost": {k: after - cost_before[k] for k, after in _costs(kernel).items()},
         "seconds": seconds,
         "sweeps_per_second": (burn_in + sweeps) / seconds if seconds > 0 else None,
@@ -222,6 +242,25 @@ def run_chains(
         state=state,
         diagnostics=diagnostics,
     )
+
+
+def energy_diagnostics(post: torch.Tensor, keys: Sequence[int]) -> dict:
+    """Mean, ESS and R-hat of the energy, over all chains and per length group (JSON-ready).
+
+    post: (chains, draws) the energy after every sweep past the burn-in; keys: (chains,) lengths.
+    """
+    groups = by_length(post, keys)
+    return {
+        "energy_mean": float(post.mean()),
+        "energy_ess_bulk": finite_or_none(ess_bulk(post)),
+        "energy_rhat": finite_or_none(rank_rhat(post)),
+        "energy_split_rhat": finite_or_none(split_rhat(post)),
+        "energy_by_length": groups,
+        "energy_worst_length": worst(groups),
+        "energy_by_length_note": "R-hat and ESS of the energy after every sweep past the "
+        "burn-in, over the chains of one length (energies of different lengths are on "
+        "different scales); R-hat is null for a group of one chain or under 4 sweeps",
+    }
 
 
 def _post(trace: list[torch.Tensor], burn_in: int) -> torch.Tensor:
