@@ -62,12 +62,19 @@ def add_backspace(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) ->
     )
     token = backspace_id(tokenizer)
     assert token is not None
+    add_backspace_row(model, token, known)
+    return token
+
+
+def add_backspace_row(model: PreTrainedModel, token: int, known: int) -> None:
+    """Give `model` its `<bkspc>` row `token`, set to the mean of the first `known` rows (the
+    tokens it had): for a tokenizer that already gained `<bkspc>` (e.g. before a training run
+    tokenised its data) beside a model that has not."""
     rows = model.get_input_embeddings().num_embeddings
     # A matrix may already have spare rows (padded to a multiple): never shrink it.
     if token >= rows:
         model.resize_token_embeddings(token + 1, mean_resizing=False)
     _initialise_row(model, token, known)
-    return token
 
 
 @torch.no_grad()
