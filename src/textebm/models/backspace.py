@@ -56,13 +56,21 @@ def add_backspace(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) ->
             )
         return token
     known = len(tokenizer)  # rows with a token: the mean is taken over these only
+    token = add_backspace_token(tokenizer)
+    add_backspace_row(model, token, known)
+    return token
+
+
+def add_backspace_token(tokenizer: PreTrainedTokenizerBase) -> int:
+    """Add `<bkspc>` to `tokenizer` alone (in place; idempotent) and return its id. Its model
+    then needs `add_backspace_row(model, id, known)`, known = len(tokenizer) before the call."""
     # Extend the extra special tokens, not replace them: a tokenizer may already have some.
-    tokenizer.add_special_tokens(
-        {"extra_special_tokens": [BKSPC_TOKEN]}, replace_extra_special_tokens=False
-    )
+    if backspace_id(tokenizer) is None:
+        tokenizer.add_special_tokens(
+            {"extra_special_tokens": [BKSPC_TOKEN]}, replace_extra_special_tokens=False
+        )
     token = backspace_id(tokenizer)
     assert token is not None
-    add_backspace_row(model, token, known)
     return token
 
 
