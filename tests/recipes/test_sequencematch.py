@@ -324,3 +324,78 @@ def test_bad_input_is_one_line(make_config, wordlevel_dir, corpus, clm_dir, tmp_
     with pytest.raises(SystemExit) as stop:
         main([*base, "--init-from", str(clm_dir), "--noise-kind", "loud"])
     assert stop.value.code == 2
+
+
+@pytest.mark.slow
+def test_two_processes_resume_and_match_one_process_accumulating_two(make_config, tmp_path):
+    """Two gloo processes, interrupted after step 3 and resumed: the curve, buffer and model of
+    one process accumulating two micro-batches (chunk k of a refresh is sampled by rank k mod 2
+    from its own seed; the buffer is gathered in chunk order)."""
+    import os
+    import subprocess
+    import sys
+
+    from accelerate.state import AcceleratorState
+
+    from textebm.recipes.config import save_config
+
+    settings = dict(
+        max_steps=4,
+        bc_warmup_steps=1,
+        checkpoint_every=2,
+        samples_per_refresh=5,
+        batch_size=2,
+        eval_every=0,
+    )
+    two = make_config(output=str(tmp_path / "two"), **settings)
+    config_file = tmp_path / "two.json"
+    save_config(two, config_file)
+    script = Path(__file__).with_name("sequencematch_script.py")
+    env = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"}
+    for stop_after in ("3", None):  # checkpoint at 2, refreshes at steps 1 and 3
+        command = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc-per-node",
+            "2",
+            "--master-port",
+            str(_free_port()),
+            str(script),
+            str(config_file),
+            *([stop_after] if stop_after else []),
+        ]
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+    AcceleratorState._reset_state(reset_partial_state=True)
+    one = train_sequencematch(
+        make_config(output=str(tmp_path / "one"), grad_accumulation=2, **settings)
+    )
+
+    def curve(output):
+        skip = {"tokens_per_second"}
+        return [{k: v for k, v in r.items() if k not in skip} for r in records(output)]
+
+    assert [r["step"] for r in curve(two.output)] == [1, 2, 3, 4, 4]
+    assert curve(two.output)[-2]["buffer_refreshes"] == 2
+    for a, b in zip(curve(two.output), curve(one), strict=True):
+        assert a.keys() == b.keys()
+        for key in a:
+            same = a[key] == b[key] or (
+                isinstance(a[key], float) and a[key] == pytest.approx(b[key], rel=1e-5)
+            )
+            assert same, (key, a[key], b[key])
+    buffers = [
+        load_file(str(Path(folder) / "checkpoints/step-00000004/objective.safetensors"))
+        for folder in (two.output, one)
+    ]
+    for name, tensor in buffers[0].items():
+        assert torch.equal(tensor, buffers[1][name]), name
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -1,4 +1,5 @@
-"""`textebm train tokenizer|mlm|clm|cloze|electric|classifier|sequencematch`: train a model.
+"""`textebm train tokenizer|mlm|clm|cloze|electric|classifier|sequencematch`: train a
+tokenizer or a model.
 
 Each sub-command's flags are generated from its configuration dataclass: one flag per field, its
 help text from the field's metadata. A recipe is registered in `RECIPES` by its config class and
