@@ -1,4 +1,5 @@
-"""`textebm train tokenizer|mlm|clm|cloze|electric|cmlm|classifier`: train a tokenizer or a model.
+"""`textebm train tokenizer|mlm|clm|cloze|electric|cmlm|classifier|sequencematch`: train a
+tokenizer or a model.
 
 Each sub-command's flags are generated from its configuration dataclass: one flag per field, its
 help text from the field's metadata. A recipe is registered in `RECIPES` by its config class and
@@ -20,6 +21,7 @@ from textebm.recipes.cmlm_config import CmlmConfig
 from textebm.recipes.config import ClmConfig, MlmConfig, load_config
 from textebm.recipes.electric_config import ClozeTrainConfig, ElectricTrainConfig
 from textebm.recipes.noise_lm_config import NoiseLmConfig
+from textebm.recipes.sequencematch_config import SequenceMatchConfig
 
 # sub-command: (config class, "module:function" taking the config, one-line description)
 RECIPES: dict[str, tuple[type, str, str]] = {
@@ -60,6 +62,12 @@ RECIPES: dict[str, tuple[type, str, str]] = {
         "textebm.recipes.classifier:train_classifier",
         "a text classifier on labelled TSV, optionally joint with an energy trained by NCE, "
         "saved for AutoModelForSequenceClassification",
+    ),
+    "sequencematch": (
+        SequenceMatchConfig,
+        "textebm.recipes.sequencematch:train_sequencematch",
+        "a causal LM fine-tuned by SequenceMatch (imitation learning with a <bkspc> action, "
+        "model samples in a replay buffer), saved for AutoModelForCausalLM and generate",
     ),
 }
 

@@ -56,18 +56,33 @@ def add_backspace(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) ->
             )
         return token
     known = len(tokenizer)  # rows with a token: the mean is taken over these only
+    token = add_backspace_token(tokenizer)
+    add_backspace_row(model, token, known)
+    return token
+
+
+def add_backspace_token(tokenizer: PreTrainedTokenizerBase) -> int:
+    """Add `<bkspc>` to `tokenizer` alone (in place; idempotent) and return its id. Its model
+    then needs `add_backspace_row(model, id, known)`, known = len(tokenizer) before the call."""
     # Extend the extra special tokens, not replace them: a tokenizer may already have some.
-    tokenizer.add_special_tokens(
-        {"extra_special_tokens": [BKSPC_TOKEN]}, replace_extra_special_tokens=False
-    )
+    if backspace_id(tokenizer) is None:
+        tokenizer.add_special_tokens(
+            {"extra_special_tokens": [BKSPC_TOKEN]}, replace_extra_special_tokens=False
+        )
     token = backspace_id(tokenizer)
     assert token is not None
+    return token
+
+
+def add_backspace_row(model: PreTrainedModel, token: int, known: int) -> None:
+    """Give `model` its `<bkspc>` row `token`, set to the mean of the first `known` rows (the
+    tokens it had): for a tokenizer that already gained `<bkspc>` (e.g. before a training run
+    tokenised its data) beside a model that has not."""
     rows = model.get_input_embeddings().num_embeddings
     # A matrix may already have spare rows (padded to a multiple): never shrink it.
     if token >= rows:
         model.resize_token_embeddings(token + 1, mean_resizing=False)
     _initialise_row(model, token, known)
-    return token
 
 
 @torch.no_grad()

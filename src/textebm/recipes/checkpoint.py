@@ -1,7 +1,8 @@
 """Resumable checkpoints: model, optimizer and position, each written atomically.
 
 A checkpoint is a folder `checkpoints/step-00000100/` holding `model.safetensors` (and
-`NAME.safetensors` for each auxiliary model trained jointly), `optimizer.pt` (tensors and
+`NAME.safetensors` for each auxiliary model trained jointly, `objective.safetensors` for an
+objective's own state such as a replay buffer), `optimizer.pt` (tensors and
 numbers only, loaded with `weights_only=True`) and `state.json` (the
 step, the recipe, the number of processes, the minutes trained). It is written to a temporary
 folder and renamed into place, so a kill at any moment leaves the last complete checkpoint as it
@@ -16,7 +17,8 @@ before the sizes were recorded is trusted if its files load.
 Nothing else needs saving for an exact resume: the data position is a function of the step (see
 `loop.BatchOrder`), the learning rate is a pure function of the step (under `--time-budget`, of
 the minutes trained, which the state keeps), and every random draw (masking, dropout) is seeded
-from the seed and the micro-batch's index.
+from the seed and the micro-batch's index. An objective whose state changes as it trains (a
+replay buffer of model samples) saves that state with the checkpoint.
 """
 
 from __future__ import annotations
@@ -33,12 +35,13 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_file, load_model, save_file, save_model
 
 from textebm.data.folders import atomic_folder
 from textebm.errors import UsageError
 
 _NAME = re.compile(r"^step-(\d{8})$")
+OBJECTIVE_FILE = "objective.safetensors"
 
 
 def checkpoint_dir(output: Path) -> Path:
@@ -113,10 +116,12 @@ def save_checkpoint(
     state: dict[str, Any],
     keep: int = 1,
     extra: dict[str, torch.nn.Module] | None = None,
+    objective_state: dict[str, torch.Tensor] | None = None,
 ) -> Path:
     """Write checkpoint `step` atomically, then delete all but the `keep` newest ones.
 
     extra: the auxiliary models trained jointly, by name, each saved as `NAME.safetensors`.
+    objective_state: the objective's own tensors, saved as `objective.safetensors`.
     """
     path = checkpoint_dir(output) / f"step-{step:08d}"
     with atomic_folder(path) as tmp:
@@ -124,6 +129,9 @@ def save_checkpoint(
         for name, auxiliary in (extra or {}).items():
             save_model(auxiliary, str(tmp / f"{name}.safetensors"))
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        if objective_state is not None:
+            tensors = {name: t.detach().cpu().contiguous() for name, t in objective_state.items()}
+            save_file(tensors, str(tmp / OBJECTIVE_FILE))
         # Hashed from the files as written, so a resume can tell them from damaged copies.
         state = {"step": step, **state, "files": _inventory(tmp)}
         (tmp / "state.json").write_text(json.dumps(state, indent=2) + "\n")
@@ -154,9 +162,11 @@ def load_checkpoint(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     extra: dict[str, torch.nn.Module] | None = None,
+    load_objective: Callable[[dict[str, torch.Tensor]], None] | None = None,
 ) -> None:
     """Restore model weights (and `extra` models') and optimizer state saved by
-    `save_checkpoint`, in place. Raises `Damaged` for a file that is missing or does not load."""
+    `save_checkpoint`, in place, and hand `objective.safetensors` to `load_objective` when
+    given. Raises `Damaged` for a file that is missing or does not load."""
     for name, target in {"model": model, **(extra or {})}.items():
         file = path / f"{name}.safetensors"
         if not file.is_file():
@@ -172,6 +182,15 @@ def load_checkpoint(
         optimizer.load_state_dict(torch.load(file, weights_only=True))
     except _UNLOADABLE as error:
         raise Damaged(f"{file.name} does not load ({_first_line(error)})") from None
+    if load_objective is not None:
+        file = path / OBJECTIVE_FILE
+        if not file.is_file():
+            raise Damaged(f"{file.name} is missing")
+        try:
+            tensors = load_file(str(file))
+        except _UNLOADABLE as error:
+            raise Damaged(f"{file.name} does not load ({_first_line(error)})") from None
+        load_objective(tensors)
 
 
 def _first_line(error: BaseException) -> str:
@@ -185,6 +204,7 @@ def restore(
     extra: dict[str, torch.nn.Module] | None = None,
     check: Callable[[dict[str, Any]], None] | None = None,
     warn: bool = True,
+    load_objective: Callable[[dict[str, torch.Tensor]], None] | None = None,
 ) -> tuple[Path, dict[str, Any]] | None:
     """Load the newest intact checkpoint of `output` into the models and optimizer; return its
     path and state, or None when the folder holds no checkpoint.
@@ -192,7 +212,7 @@ def restore(
     Damaged checkpoints (see `damage`, and files that do not load) are passed over for older ones,
     with one warning line on stderr when `warn`; none intact is a one-line error. `check(state)`
     may raise a `UsageError` for a checkpoint of another run (recipe, processes): that stops the
-    run, as falling back would not help.
+    run, as falling back would not help. load_objective: see `load_checkpoint`.
     """
     skipped: list[tuple[Path, str]] = []
     for path in reversed(checkpoints(output)):
@@ -202,7 +222,7 @@ def restore(
             if check is not None:
                 check(state)
             try:
-                load_checkpoint(path, model, optimizer, extra)
+                load_checkpoint(path, model, optimizer, extra, load_objective)
             except Damaged as error:
                 problem = str(error)
         if problem is not None:

@@ -35,7 +35,15 @@ from textebm.errors import UsageError
 from textebm.models.saving import no_save_progress
 from textebm.recipes import checkpoint
 from textebm.recipes.config import TrainConfig, resolve_mixed_precision
-from textebm.recipes.objective import RESERVED, Auxiliary, Batch, Models, Objective, to_device
+from textebm.recipes.objective import (
+    RESERVED,
+    Auxiliary,
+    Batch,
+    Models,
+    Objective,
+    StepContext,
+    to_device,
+)
 from textebm.recipes.order import BatchOrder, derive_seed
 from textebm.recipes.run_folder import MetricsLog, prepare_everywhere
 from textebm.recipes.schedule import learning_rate
@@ -143,6 +151,7 @@ class TermWindow:
         self.sums: dict[str, torch.Tensor] = {}
         self.counts: dict[str, int] = {}
         self.tokens, self.seconds = 0, 0.0
+        self.gauges: dict[str, float] = {}  # the objective's own figures, latest value
 
     def add(self, terms: dict[str, torch.Tensor]) -> None:
         """One micro-batch's summed terms (this process's)."""
@@ -173,8 +182,21 @@ class TermWindow:
         record.update((n, v) for n, v in values.items() if n != "loss")
         if self.seconds:
             record["tokens_per_second"] = self.tokens / self.seconds
+        clash = set(self.gauges) & (set(record) | self.TAKEN)
+        if clash:
+            raise ValueError(f"on_step figures {sorted(clash)}: names of metrics; rename them")
+        record.update(self.gauges)
         self.sums, self.counts, self.tokens, self.seconds = {}, {}, 0, 0.0
         return record
+
+
+def _gather(accelerator, value: Any) -> list[Any]:
+    """Every process's `value`, in rank order (a collective)."""
+    if accelerator.num_processes == 1:
+        return [value]
+    from accelerate.utils import gather_object
+
+    return gather_object([value])
 
 
 def train(config: TrainConfig, objective: Objective, stop_after: int | None = None) -> Path:
@@ -231,7 +253,11 @@ def _train(
                 f"processes, not {objective.name} on {world}; pass --overwrite or match them"
             )
 
-    restored = checkpoint.restore(output, model, optimizer, extra, check=same_run, warn=main)
+    state_of = getattr(objective, "state_dict", None)
+    load_objective = getattr(objective, "load_state_dict", None)
+    restored = checkpoint.restore(
+        output, model, optimizer, extra, check=same_run, warn=main, load_objective=load_objective
+    )
     if restored is not None:
         resume_from, state = restored
         start = state["step"]
@@ -251,6 +277,8 @@ def _train(
         loss_module = torch.compile(loss_module)
     module, optimizer = accelerator.prepare(loss_module, optimizer)
     prepare = getattr(objective, "prepare", None)
+    on_step = getattr(objective, "on_step", None)
+    context = StepContext(rank, world, device, lambda value: _gather(accelerator, value))
 
     def evaluate(step: int) -> None:
         if validation_set is not None and main:
@@ -278,6 +306,7 @@ def _train(
                 },
                 keep=config.keep_checkpoints,
                 extra=extra,
+                objective_state=state_of() if state_of is not None else None,
             )
         accelerator.wait_for_everyone()
 
@@ -321,6 +350,11 @@ def _train(
     for step in range(start, config.max_steps):
         rate = learning_rate(config, step, minutes() if config.time_budget else None)
         step_start = time.perf_counter()
+        if on_step is not None:  # e.g. refresh a replay buffer: counted as training time
+            models.train(False)
+            with torch.no_grad(), accelerator.autocast():
+                window.gauges.update(on_step(models, step, context) or {})
+            models.train()
         micro = [(step * accumulation + a) * world + rank for a in range(accumulation)]
         batches = [micro_batch(index) for index in micro]
         names = sorted(batches[0].counts)

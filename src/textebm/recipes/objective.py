@@ -12,6 +12,10 @@ An objective declares
   every model in eval mode, e.g. noise drawn from a noise model or sequences sampled from the
   model being trained; its generator is seeded from (seed, micro-batch index), so a killed run
   resumes on the same loss curve;
+- optionally, state that changes as it trains (e.g. a replay buffer of sequences sampled from the
+  model): `on_step` runs at the start of every optimizer step, on every process, and may change
+  it; `state_dict` / `load_state_dict` put it in every checkpoint (tensors only, identical on
+  every process), so that a resumed run continues exactly;
 - its loss as named terms (`loss` returns {name: sum over the term's units}), each normalised by
   its own count (`Batch.counts[name]`: tokens for one term, sequences for another) summed over the
   whole effective batch. The step minimises the sum of the normalised terms; each is logged under
@@ -20,6 +24,7 @@ An objective declares
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -77,6 +82,18 @@ class Models:
             model.train(mode)
 
 
+@dataclass
+class StepContext:
+    """What `on_step` may use of the run: rank r of `world` processes, the training device, and
+    `gather`, which every process must call together: it returns the list of every process's
+    argument (any picklable object), in rank order (`[value]` on one process)."""
+
+    rank: int
+    world: int
+    device: torch.device
+    gather: Callable[[Any], list[Any]]
+
+
 def to_device(value: Any, device: torch.device) -> Any:
     """`value` with every tensor in it (nested in dicts, lists, tuples) moved to `device`."""
     if isinstance(value, torch.Tensor):
@@ -96,6 +113,13 @@ class Objective(Protocol):
             with the global RNG still following the seed; names must be identifiers, not RESERVED.
         prepare(models, batch, generator) -> Batch: `batch` already on the training device;
             `generator` a torch.Generator on that device.
+        on_step(models, step, context: StepContext) -> dict[str, float] | None: at the start of
+            each step (inside its timing), under `no_grad` with every model in eval mode, before
+            that step's `batch` calls; what it returns joins the next train record in
+            metrics.jsonl (e.g. {"buffer_size": 64}), so it must not reuse a loss term's name.
+        state_dict() -> dict[str, torch.Tensor] and load_state_dict(state): the objective's own
+            state, saved with each checkpoint (the main process's, so it must be the same on
+            every process) and loaded on every process when a run resumes.
     """
 
     name: str  # e.g. "mlm"; recorded in checkpoints so that a run never resumes another recipe
