@@ -1,4 +1,4 @@
-"""`textebm train tokenizer|mlm|clm|cloze|electric|classifier`: train a tokenizer or a model.
+"""`textebm train tokenizer|mlm|clm|cloze|electric|seq2seq|...`: train a tokenizer or a model.
 
 Each sub-command's flags are generated from its configuration dataclass: one flag per field, its
 help text from the field's metadata. A recipe is registered in `RECIPES` by its config class and
@@ -19,6 +19,7 @@ from textebm.recipes.classifier_config import ClassifierConfig
 from textebm.recipes.config import ClmConfig, MlmConfig, load_config
 from textebm.recipes.electric_config import ClozeTrainConfig, ElectricTrainConfig
 from textebm.recipes.noise_lm_config import NoiseLmConfig
+from textebm.recipes.seq2seq_config import Seq2SeqConfig
 
 # sub-command: (config class, "module:function" taking the config, one-line description)
 RECIPES: dict[str, tuple[type, str, str]] = {
@@ -48,6 +49,12 @@ RECIPES: dict[str, tuple[type, str, str]] = {
         "the joint-EBM noise model: a causal LM that rewrites a text with 40% of its tokens "
         "masked into the full text, for generate-noise --method rewrite",
     ),
+    "seq2seq": (
+        Seq2SeqConfig,
+        "textebm.recipes.seq2seq:train_seq2seq",
+        "an encoder-decoder translation model (BART layout) on line-aligned --source and "
+        "--target files, saved for AutoModelForSeq2SeqLM; decode with textebm.samplers.beam",
+    ),
     "classifier": (
         ClassifierConfig,
         "textebm.recipes.classifier:train_classifier",
@@ -73,7 +80,9 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
         kind = next(
             t for t in (typing.get_args(hints[f.name]) or (hints[f.name],)) if t is not type(None)
         )
-        flags = [f"--{f.name.replace('_', '-')}", *f.metadata.get("aliases", ())]
+        # A field may show under another flag (`--source` for corpus), its own name an alias.
+        flag = f.metadata.get("flag", f"--{f.name.replace('_', '-')}")
+        flags = [flag, *f.metadata.get("aliases", ())]
         default = "" if f.default is None else f" (default: {f.default})"
         kwargs: dict[str, Any] = dict(
             dest=f.name,
