@@ -27,64 +27,18 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from transformers import (
-    AutoModelForSeq2SeqLM,
-    BartConfig,
-    BartForConditionalGeneration,
-    GenerationConfig,
-    PreTrainedModel,
-)
+from transformers import AutoModelForSeq2SeqLM, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from textebm.data.corpus import Documents
 from textebm.data.padding import right_pad
 from textebm.data.parallel import read_parallel
 from textebm.errors import UsageError
+from textebm.models.seq2seq import seq2seq_model
 from textebm.recipes.init import load_init
 from textebm.recipes.loop import Batch, Models, train
 from textebm.recipes.objective import to_device
 from textebm.recipes.seq2seq_config import Seq2SeqConfig
-
-
-def seq2seq_model(
-    tokenizer: PreTrainedTokenizerBase,
-    layers: int,
-    hidden_size: int,
-    heads: int,
-    intermediate_size: int,
-    positions: int,
-    dropout: float = 0.1,
-) -> BartForConditionalGeneration:
-    """A fresh encoder-decoder over `tokenizer`'s vocabulary: `layers` in each stack, up to
-    `positions` tokens on either side, decoding from [CLS] (bos) until [SEP] (eos)."""
-    bos, eos, pad = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
-    settings = BartConfig(
-        vocab_size=len(tokenizer),
-        d_model=hidden_size,
-        encoder_layers=layers,
-        decoder_layers=layers,
-        encoder_attention_heads=heads,
-        decoder_attention_heads=heads,
-        encoder_ffn_dim=intermediate_size,
-        decoder_ffn_dim=intermediate_size,
-        max_position_embeddings=positions,
-        dropout=dropout,
-        attention_dropout=dropout,
-        activation_dropout=0.0,
-        scale_embedding=True,  # sqrt(d) x embeddings, as the original transformer
-        pad_token_id=pad,
-        bos_token_id=bos,
-        eos_token_id=eos,
-        decoder_start_token_id=bos,
-        forced_bos_token_id=None,
-        forced_eos_token_id=None,
-        tie_word_embeddings=True,
-    )
-    model = BartForConditionalGeneration(settings)
-    model.generation_config = GenerationConfig(
-        bos_token_id=bos, eos_token_id=eos, pad_token_id=pad, decoder_start_token_id=bos
-    )
-    return model
 
 
 @dataclass

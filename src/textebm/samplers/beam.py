@@ -2,6 +2,7 @@
 
 `translate_beam` wraps Hugging Face's `generate(num_beams=...)` (beam 1 is greedy decoding) with
 what the translation table needs:
+- no padding, [CLS] or [MASK] in a translation (`never_generated`);
 - a length limit per sentence, `floor(ratio x source words) + extra` target tokens (eos
   included), enforced per row by forcing eos (`LengthLimit`), so that a sentence's translation
   does not depend on the other sentences of its batch;
@@ -63,7 +64,9 @@ class LengthLimit(LogitsProcessor):
         generated = input_ids.shape[1] - self.prompt_length
         full = (generated >= self.limits.to(scores.device) - 1).nonzero().flatten()
         if len(full):
-            eos_score = scores[full, self.eos].clone()
+            # A new tensor: greedy search keeps the one it passes in as the step's raw logits.
+            eos_score = scores[full, self.eos]
+            scores = scores.clone()
             scores[full] = -math.inf
             scores[full, self.eos] = torch.where(
                 torch.isfinite(eos_score), eos_score, torch.zeros_like(eos_score)
@@ -103,6 +106,13 @@ def decode_target(tokenizer: PreTrainedTokenizerBase, ids: list[int]) -> str:
     if decoder is None and tokenizer.is_fast:  # word-level: words between spaces
         return " ".join(tokens)
     return tokenizer.convert_tokens_to_string(tokens)
+
+
+def never_generated(tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """Token ids a translation never holds: padding, [CLS] (the decoder's start) and [MASK].
+    A trained model gives them almost no mass; an untrained one may favour them."""
+    ids = (tokenizer.pad_token_id, tokenizer.cls_token_id, tokenizer.mask_token_id)
+    return sorted({i for i in ids if i is not None})
 
 
 def length_limits(source_lengths: list[int], ratio: float, extra: int, most: int) -> list[int]:
@@ -168,6 +178,7 @@ def translate_beam(
     eos = model.generation_config.eos_token_id
     eos = eos[0] if isinstance(eos, list) else eos
     positions = model.config.max_position_embeddings
+    never = never_generated(tokenizer)
     encoded, truncated = encode_sources(tokenizer, sources, positions)
     words = [len(ids) - 2 for ids in encoded]
     limits = length_limits(words, max_length_ratio, max_length_extra, positions - 1)
@@ -190,11 +201,13 @@ def translate_beam(
                 attention_mask=attention_mask.to(device),
                 num_beams=beam,
                 do_sample=False,
+                suppress_tokens=never,
                 max_new_tokens=int(batch_limits.max()),
                 length_penalty=length_penalty,
                 early_stopping=beam > 1,  # stop a sentence once it has `beam` finished hypotheses
                 logits_processor=LogitsProcessorList([LengthLimit(batch_limits, beam, eos)]),
                 output_logits=beam == 1,
+                output_scores=beam > 1,
                 return_dict_in_generate=True,
             )
             scores = _sequence_scores(output, beam, eos, length_penalty)
