@@ -127,11 +127,11 @@ def test_loss_is_smoothed_cross_entropy_by_hand(pairs, smoothing):
 
 def test_training_lowers_the_loss_and_the_model_loads_for_beam_search(pairs, tmp_path):
     output = train_seq2seq(
-        make(pairs, tmp_path / "run", max_steps=24, eval_every=12, batch_size=16)
+        make(pairs, tmp_path / "run", max_steps=12, eval_every=6, checkpoint_every=0)
     )
     train = [r["loss"] for r in records(output) if r["split"] == "train"]
     valid = [r for r in records(output) if r["split"] == "validation"]
-    assert sum(train[-4:]) < sum(train[:4]) - 0.4  # from ln(V) towards the unigram and beyond
+    assert sum(train[-3:]) < sum(train[:3]) - 0.3  # from ln(V) towards the unigram and beyond
     assert valid[-1]["loss"] < valid[0]["loss"] and valid[-1]["pairs"] == 16
     model, tokenizer = load_seq2seq(str(output))
     saved = load_file(str(output / "model.safetensors"))
