@@ -53,10 +53,10 @@ def pairs(tmp_path_factory):
 
 def make(pairs, output: Path, **overrides) -> Seq2SeqConfig:
     values = dict(
-        corpus=str(pairs["train"][0]),
-        target=str(pairs["train"][1]),
-        validation=str(pairs["valid"][0]),
-        validation_target=str(pairs["valid"][1]),
+        source=str(pairs["train"][0]),
+        corpus=str(pairs["train"][1]),
+        validation_source=str(pairs["valid"][0]),
+        validation=str(pairs["valid"][1]),
         tokenizer=str(pairs["tokenizer"]),
         output=str(output),
         layers=1,

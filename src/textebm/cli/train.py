@@ -80,9 +80,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
         kind = next(
             t for t in (typing.get_args(hints[f.name]) or (hints[f.name],)) if t is not type(None)
         )
-        # A field may show under another flag (`--source` for corpus), its own name an alias.
-        flag = f.metadata.get("flag", f"--{f.name.replace('_', '-')}")
-        flags = [flag, *f.metadata.get("aliases", ())]
+        flags = [f"--{f.name.replace('_', '-')}", *f.metadata.get("aliases", ())]
         default = "" if f.default is None else f" (default: {f.default})"
         kwargs: dict[str, Any] = dict(
             dest=f.name,

@@ -95,11 +95,11 @@ class Seq2Seq:
         config: Seq2SeqConfig,
         train: bool,
     ) -> list[PairExample]:
-        # `documents` hold the source file only; the pairs come from both files, checked aligned.
+        # `documents` hold the target file only; the pairs come from both files, checked aligned.
         source, target = (
-            (config.corpus, config.target)
+            (config.source, config.corpus)
             if train
-            else (config.validation, config.validation_target)
+            else (config.validation_source, config.validation)
         )
         pairs = read_parallel(source, target)
         encode = lambda texts: tokenizer(texts, add_special_tokens=True)["input_ids"]  # noqa: E731

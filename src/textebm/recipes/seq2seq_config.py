@@ -1,28 +1,18 @@
 """Configuration of the encoder-decoder translation recipe (`textebm train seq2seq`).
 
 Kept apart from the recipe, which imports torch, so that `textebm --help` stays fast.
-The parallel files reuse TrainConfig's data fields under clearer names: `--source` is `--corpus`
-and `--validation-source` is `--validation` (as `train classifier` calls them `--train`, `--dev`);
-the target sides are fields of their own.
+The data fields are those of `train cmlm` (`CmlmConfig`), so that one JSON configuration serves
+both models of the translation table: `--target` and `--validation-target` are aliases of
+TrainConfig's `--corpus` and `--validation`; the source sides are fields of their own.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from textebm.errors import UsageError
+from textebm.recipes.classifier_config import _aliased
 from textebm.recipes.config import TrainConfig, option
-
-
-def _renamed(name: str, flag: str, **changes: Any) -> Any:
-    """TrainConfig's field `name`, whose flag is `flag` (the old flag kept as an alias)."""
-    base = next(f for f in dataclasses.fields(TrainConfig) if f.name == name)
-    metadata = {**base.metadata, **changes}
-    metadata["aliases"] = (f"--{name.replace('_', '-')}", *base.metadata.get("aliases", ()))
-    metadata["flag"] = flag
-    return field(default=base.default, metadata=metadata)
 
 
 @dataclass
@@ -33,26 +23,27 @@ class Seq2SeqConfig(TrainConfig):
     and target share the tokenizer and one embedding matrix (also the output projection).
     """
 
-    corpus: str | None = _renamed(
+    corpus: str | None = _aliased(
         "corpus",
-        "--source",
-        help="source side of the training pairs, one sentence a line (.gz read transparently)",
+        "--target",
+        help="target side of the training pairs, one sentence a line, line-aligned with "
+        "--source (.gz read transparently)",
     )
-    target: str | None = option(
+    validation: str | None = _aliased(
+        "validation",
+        "--validation-target",
+        help="target side of held-out pairs for validation loss and perplexity (optional)",
+    )
+    source: str | None = option(
         None,
-        "target side of the training pairs, line-aligned with --source",
+        "source side of the training pairs, line i translated by --target's line i",
         "data",
         path=True,
         metavar="FILE",
     )
-    validation: str | None = _renamed(
-        "validation",
-        "--validation-source",
-        help="source side of held-out pairs for validation loss and perplexity (optional)",
-    )
-    validation_target: str | None = option(
+    validation_source: str | None = option(
         None,
-        "target side of the held-out pairs, line-aligned with --validation-source",
+        "source side of the held-out pairs (with --validation-target)",
         "data",
         path=True,
         metavar="FILE",
@@ -71,10 +62,10 @@ class Seq2SeqConfig(TrainConfig):
                 "train seq2seq reads two line-aligned text files: pass --source FILE "
                 "--target FILE (not --dataset or --text-column)"
             )
-        if self.corpus is None or self.target is None:
+        if self.corpus is None or self.source is None:
             raise UsageError("pass --source FILE and --target FILE, line-aligned parallel text")
         super().__post_init__()
-        if (self.validation is None) != (self.validation_target is None):
+        if (self.validation is None) != (self.validation_source is None):
             raise UsageError(
                 "pass both --validation-source FILE and --validation-target FILE, or neither"
             )
