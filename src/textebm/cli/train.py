@@ -1,5 +1,5 @@
-"""`textebm train tokenizer|mlm|clm|cloze|electric|cmlm|classifier|sequencematch`: train a
-tokenizer or a model.
+"""`textebm train tokenizer|mlm|clm|cloze|electric|cmlm|seq2seq|classifier|sequencematch`:
+train a tokenizer or a model.
 
 Each sub-command's flags are generated from its configuration dataclass: one flag per field, its
 help text from the field's metadata. A recipe is registered in `RECIPES` by its config class and
@@ -21,6 +21,7 @@ from textebm.recipes.cmlm_config import CmlmConfig
 from textebm.recipes.config import ClmConfig, MlmConfig, load_config
 from textebm.recipes.electric_config import ClozeTrainConfig, ElectricTrainConfig
 from textebm.recipes.noise_lm_config import NoiseLmConfig
+from textebm.recipes.seq2seq_config import Seq2SeqConfig
 from textebm.recipes.sequencematch_config import SequenceMatchConfig
 
 # sub-command: (config class, "module:function" taking the config, one-line description)
@@ -56,6 +57,12 @@ RECIPES: dict[str, tuple[type, str, str]] = {
         "textebm.recipes.cmlm:train_cmlm",
         "a conditional masked LM (Mask-Predict's CMLM) on line-aligned --source/--target text, "
         "saved for AutoModel",
+    ),
+    "seq2seq": (
+        Seq2SeqConfig,
+        "textebm.recipes.seq2seq:train_seq2seq",
+        "an encoder-decoder translation model (BART layout) on line-aligned --source and "
+        "--target files, saved for AutoModelForSeq2SeqLM; decode with textebm.samplers.beam",
     ),
     "classifier": (
         ClassifierConfig,

@@ -222,6 +222,28 @@ def build_tiny_llama(
     return output_dir
 
 
+def build_tiny_seq2seq(output_dir: str | Path, seed: int = 0, init_scale: float = 1.0) -> Path:
+    """Build a random tiny encoder-decoder (one layer each side, hidden size 32, BART layout, as
+    `textebm train seq2seq` makes) with the word-level tokenizer as its joint vocabulary.
+
+    init_scale: multiplies BART's initialiser range (0.02); larger scales give next-token
+        distributions further from uniform. Returns the folder, for `load_seq2seq`.
+    """
+    from textebm.models.seq2seq import seq2seq_model
+
+    tokenizer = wordlevel_tokenizer()
+    torch.manual_seed(seed)
+    model = seq2seq_model(
+        tokenizer, 1, 32, 2, 64, positions=64, dropout=0.0, init_std=0.02 * init_scale
+    ).eval()
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with no_save_progress():
+        model.save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)
+    return output_dir
+
+
 def build_tiny_classifier(
     output_dir: str | Path,
     num_labels: int = 2,
