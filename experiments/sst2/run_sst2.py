@@ -169,6 +169,7 @@ class Runner:
                 "1024",
                 "--context-length",
                 "128",
+                "--group-by-length",
                 "--max-steps",
                 s["noise_steps"],
                 "--batch-size",
@@ -226,6 +227,7 @@ class Runner:
             self.data / "train.tsv",
             "--context-length",
             "128",
+            "--group-by-length",
             "--max-steps",
             s["steps"],
             "--batch-size",
@@ -287,6 +289,7 @@ class Runner:
             ):
                 out = reports / protocol
                 if not (out / "summary.json").exists():
+                    out.parent.mkdir(parents=True, exist_ok=True)  # eval makes only the last
                     self.textebm(
                         "eval",
                         "calibration",
