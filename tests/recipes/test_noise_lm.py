@@ -119,3 +119,25 @@ def test_bad_mask_probability():
 
     with pytest.raises(UsageError, match="--mask-probability"):
         NoiseLmConfig(corpus="x", output="y", tokenizer="t", mask_probability=1.0)
+
+
+def test_a_stock_bert_tokenizer_gets_cls_and_sep_as_bos_and_eos(tmp_path):
+    """MiniLM's tokenizer (stock WordPiece) names no bos or eos: the noise LM takes [CLS] and
+    [SEP], without changing the vocabulary or the noise fingerprint, and saves them."""
+    from transformers import AutoTokenizer, BertTokenizerFast
+
+    from textebm.recipes.noise_lm import adopt_bert_specials
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat"]
+    (tmp_path / "vocab.txt").write_text("\n".join(words) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt"))
+    assert tokenizer.eos_token_id is None and tokenizer.bos_token_id is None
+    before = tokenizer_fingerprint(tokenizer)
+    objective = NoiseLM(NoiseLmConfig(corpus="x", output="y", tokenizer="t"))
+    objective.check_tokenizer(tokenizer)
+    assert (objective.bos_id, objective.eos_id) == (2, 3)  # [CLS], [SEP]
+    assert tokenizer_fingerprint(tokenizer) == before
+    tokenizer.save_pretrained(tmp_path / "saved")
+    assert AutoTokenizer.from_pretrained(tmp_path / "saved").eos_token == "[SEP]"
+    adopt_bert_specials(tokenizer)  # idempotent
+    assert tokenizer.eos_token == "[SEP]"

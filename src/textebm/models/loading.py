@@ -100,6 +100,39 @@ def _load_model(
     return model.to(pick_device(device)).eval()
 
 
+def language_model_kind(name: str) -> str | None:
+    """ "masked" or "causal": which kind of language model the folder (or hub id) `name` holds,
+    from its config alone (no weights loaded); None when its config does not say.
+
+    Why not just try `AutoModelForCausalLM`: a BERT masked LM loads as one too (BertLMHeadModel,
+    with only a warning), so a wrong folder would silently generate nonsense. The saved
+    `architectures` decide; without them, a model type that is only a masked LM, or a BERT-style
+    one not configured as a decoder, is masked.
+    """
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    _check_source(name)
+    try:
+        settings = AutoConfig.from_pretrained(name)
+    except (OSError, ValueError, KeyError) as error:
+        raise _not_found(name, error) from None
+    architectures = set(getattr(settings, "architectures", None) or ())
+    if architectures & set(MODEL_FOR_MASKED_LM_MAPPING_NAMES.values()):
+        return "masked"
+    if architectures & set(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values()):
+        return "causal"
+    model_type = settings.model_type
+    causal = model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+    if model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES and not (
+        causal and getattr(settings, "is_decoder", False)
+    ):
+        return "masked"
+    return "causal" if causal else None
+
+
 def load_masked_lm(
     name: str, device: str | torch.device | None = None, dtype: torch.dtype = torch.float32
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:

@@ -6,6 +6,7 @@ Kept in its own light module (no torch import), as the command line imports ever
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,19 @@ def _aliased(name: str, *aliases: str, **changes: Any) -> Any:
 
 
 ENERGIES = ("none", "scalar", "hidden", "sharp-hidden")
+
+
+def looks_like_hub_id(name: str) -> bool:
+    """Whether --init-from `name` means a hub id ("org/model" or "model"), not a folder: nothing
+    of that name exists here, and it is no explicit path (./x, /x, ~/x, or two slashes or more),
+    the rule `textebm.models.loading` follows. A missing folder named like a hub id is then looked
+    up on the hub, and offline fails with a one-line error naming it."""
+    return (
+        bool(name)
+        and not os.path.exists(name)
+        and not name.startswith((".", "/", "~"))
+        and name.count("/") <= 1
+    )
 
 
 @dataclass
@@ -87,7 +101,17 @@ class ClassifierConfig(TrainConfig):
     )
 
     def __post_init__(self) -> None:
+        hub_id = None
+        if self.init_from is not None:
+            if self.init_from == "minilm" and not os.path.exists("minilm"):
+                from textebm.models.minilm import minilm_path  # imports torch: only when asked
+
+                self.init_from = minilm_path()
+            elif looks_like_hub_id(self.init_from):
+                hub_id = self.init_from
         super().__post_init__()
+        if hub_id is not None:  # TrainConfig made it an absolute path: a hub id is none
+            self.init_from = hub_id
         from textebm.data.labelled import parse_label_names
 
         parse_label_names(self.labels)  # a malformed --labels stops here

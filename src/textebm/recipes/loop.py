@@ -99,6 +99,19 @@ def _optimizer(models: dict[str, torch.nn.Module], config: TrainConfig) -> torch
     return torch.optim.AdamW(groups, lr=config.learning_rate, fused=fused)
 
 
+def _run_tokenizer(name: str):
+    """The run's tokenizer: from a local folder (the usual case; paths are absolute by now), or
+    from a hub id, which only the classifier's --init-from keeps (through `load_tokenizer`, which
+    goes offline fast and fails in one line when the hub cannot be reached)."""
+    from textebm.data.tokenizers import load_tokenizer_folder
+
+    if os.path.isabs(name):
+        return load_tokenizer_folder(name)
+    from textebm.models.loading import load_tokenizer
+
+    return load_tokenizer(name)
+
+
 def _accelerator(config: TrainConfig):
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
@@ -217,7 +230,6 @@ def _train(
 ) -> Path:
     from tqdm.auto import tqdm
 
-    from textebm.data.tokenizers import load_tokenizer_folder
     from textebm.hardware import machine_record
 
     config = resolve_mixed_precision(config)  # 'auto': trained, saved and compared as resolved
@@ -225,7 +237,7 @@ def _train(
     output, main = Path(config.output), accelerator.is_main_process
     device = accelerator.device
     # Everything that can fail on bad input runs before the output folder is touched.
-    tokenizer = load_tokenizer_folder(config.tokenizer or config.init_from)
+    tokenizer = _run_tokenizer(config.tokenizer or config.init_from)
     objective.check_tokenizer(tokenizer)
     train_documents, validation_documents = _corpora(config)
     train_set = objective.examples(train_documents, tokenizer, config, train=True)

@@ -53,6 +53,22 @@ def tsv_column(path: str, name: str) -> list[str]:
     return [cell for cell in cells if cell.strip()]
 
 
+def adopt_bert_specials(tokenizer: PreTrainedTokenizerBase) -> None:
+    """Give a BERT-style tokenizer without bos/eos (MiniLM's, a stock WordPiece one) its [CLS] as
+    bos and [SEP] as eos, in place.
+
+    The noise must be written in the classifier's tokens, so the noise LM uses the encoder's
+    tokenizer, which marks a text `[CLS] x [SEP]` and names no bos or eos; the causal layout needs
+    both. They are existing tokens: the vocabulary (and the noise fingerprint) stays the same, and
+    the run folder saves the tokenizer with them, so `generate-noise --method rewrite` reads the
+    same layout.
+    """
+    if tokenizer.eos_token_id is None and tokenizer.sep_token_id is not None:
+        tokenizer.eos_token = tokenizer.sep_token
+        if tokenizer.bos_token_id is None and tokenizer.cls_token_id is not None:
+            tokenizer.bos_token = tokenizer.cls_token
+
+
 class NoiseLM:
     """The `Objective` of the rewrite noise model (see the module notes)."""
 
@@ -63,6 +79,7 @@ class NoiseLM:
         self.clm = CausalLM()  # the GPT-2 setup, shared by composition
 
     def check_tokenizer(self, tokenizer: PreTrainedTokenizerBase) -> None:
+        adopt_bert_specials(tokenizer)
         self.clm.check_tokenizer(tokenizer)
         if tokenizer.mask_token_id is None:
             raise UsageError(

@@ -274,6 +274,7 @@ def generate_noise(config: NoiseConfig, output: str, progress: bool = False) -> 
         text_pair_column=config.text_pair_column,
         label_names=parse_label_names(config.labels),
     )
+    _check_model_kind(config)
     about = {k: v for k, v in asdict(config).items() if k not in ("device",)}
     about["top_k"] = default_top_k(config)  # the k actually used, not None
     if config.method == "rewrite":
@@ -299,6 +300,24 @@ def generate_noise(config: NoiseConfig, output: str, progress: bool = False) -> 
         tokenizer=tokenizer_fingerprint(target),
         noise_model=about,
     )
+
+
+def _check_model_kind(config: NoiseConfig) -> None:
+    """Refuse a model of the other method's kind before it loads: a BERT masked LM would load as
+    a causal LM (BertLMHeadModel) and "rewrite" garbage, and a causal LM cannot fill masks."""
+    from textebm.models.loading import language_model_kind
+
+    kind = language_model_kind(config.model)
+    if config.method == "rewrite" and kind == "masked":
+        raise UsageError(
+            f"--model {config.model} is a masked LM, not a rewrite model: --method rewrite needs "
+            "a causal LM trained with `textebm train noise-lm` (or use --method mlm-fill)"
+        )
+    if config.method == "mlm-fill" and kind == "causal":
+        raise UsageError(
+            f"--model {config.model} is a causal LM, not a masked LM: --method mlm-fill fills "
+            "masks from a masked LM (for a model of `textebm train noise-lm`, --method rewrite)"
+        )
 
 
 def _target_tokenizer(config: NoiseConfig, tokenizer):
