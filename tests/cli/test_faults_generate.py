@@ -68,9 +68,9 @@ def test_bad_numbers(clm_dir, prompts, tmp_path, capsys, flag, value, needle):
 
 def test_prompt_and_prompts_together_or_neither(clm_dir, prompts, tmp_path, capsys):
     code, err = _generate(clm_dir, capsys, tmp_path, "--prompt", "a", "--prompts", str(prompts))
-    assert_one_line_error(code, err, "not allowed with")
+    assert_one_line_error(code, err, "exactly one of --prompt TEXT or --prompts FILE")
     code, err = _generate(clm_dir, capsys, tmp_path)
-    assert_one_line_error(code, err, "one of the arguments --prompt --prompts is required")
+    assert_one_line_error(code, err, "exactly one of --prompt TEXT or --prompts FILE")
 
 
 def test_output_in_a_missing_folder(clm_dir, tmp_path, capsys):

@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 
 from textebm.cli.train import add_config_arguments
-from textebm.samplers.make_noise import NoiseConfig
+from textebm.samplers.noise_config import NoiseConfig
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

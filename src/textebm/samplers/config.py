@@ -8,11 +8,14 @@ Python. Errors name the flag (`--top-p`), since field and flag are one-to-one (`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textebm.data.shards import parse_shard
 from textebm.errors import UsageError
 from textebm.recipes.config import _check_types, option
-from textebm.samplers.convergence import StopRule
+
+if TYPE_CHECKING:  # imported when used: the command line reads this module without torch
+    from textebm.samplers.convergence import StopRule
 
 SAMPLERS = ("mh", "gibbs", "mask-predict")
 
@@ -256,6 +259,8 @@ class SampleConfig:
         """The `StopRule` of --until-rhat and its caps, or None for a fixed number of sweeps."""
         if self.until_rhat is None:
             return None
+        from textebm.samplers.convergence import StopRule
+
         return StopRule(self.until_rhat, self.check_every, self.max_sweeps, self.time_budget)
 
 

@@ -19,61 +19,14 @@ its own last token as it samples (never a prompt token). One record per line:
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import dataclass
 
 import torch
 
-from textebm.data.files import atomic_write, check_output, read_lines
+from textebm.data.files import atomic_write, read_lines
 from textebm.errors import UsageError
 from textebm.models.backspace import backspace_id
 from textebm.samplers.generate import generate, prompt_ids
-
-BACKSPACE_MODES = ("auto", "on", "off")
-
-
-@dataclass
-class GenerateConfig:
-    """What to continue, with which model, and how to sample (see the module notes)."""
-
-    model: str
-    prompt: str | None = None  # one prompt ("" samples from scratch)
-    prompts: str | None = None  # or a file of prompts, one a line
-    max_new_tokens: int = 50
-    temperature: float = 1.0
-    top_k: int | None = None
-    top_p: float | None = None
-    seed: int = 0
-    samples_per_prompt: int = 1
-    backspace: str = "auto"  # auto: use <bkspc> when the model has it; on: require it; off:
-    # never draw it
-    batch_size: int = 32  # sequences per generation batch (changes the draws)
-    device: str | None = None
-    output: str = "-"
-
-
-def check_settings(config: GenerateConfig) -> None:
-    """One-line errors, naming the flag, for settings that cannot work; before any loading."""
-    if (config.prompt is None) == (config.prompts is None):
-        raise UsageError("give exactly one of --prompt TEXT or --prompts FILE")
-    positive = {
-        "--max-new-tokens": config.max_new_tokens,
-        "--samples-per-prompt": config.samples_per_prompt,
-        "--batch-size": config.batch_size,
-    }
-    if config.top_k is not None:
-        positive["--top-k"] = config.top_k
-    for flag, value in positive.items():
-        if value < 1:
-            raise UsageError(f"{flag} must be a positive integer, not {value}")
-    if not math.isfinite(config.temperature) or config.temperature < 0:
-        raise UsageError(f"--temperature must be >= 0 (0 = greedy), not {config.temperature}")
-    if config.top_p is not None and not 0 < config.top_p <= 1:
-        raise UsageError(f"--top-p must lie in (0, 1], not {config.top_p}")
-    if config.backspace not in BACKSPACE_MODES:
-        raise UsageError(f"--backspace must be one of {', '.join(BACKSPACE_MODES)}")
-    inputs = (config.prompts,) if config.prompts is not None else ()
-    check_output(config.output, inputs=inputs)
+from textebm.samplers.generate_config import GenerateConfig, check_settings
 
 
 def read_prompts(config: GenerateConfig) -> list[str]:

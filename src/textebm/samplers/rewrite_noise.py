@@ -26,7 +26,7 @@ from textebm.errors import UsageError
 from textebm.samplers.generate import generate
 
 if TYPE_CHECKING:
-    from textebm.samplers.make_noise import NoiseConfig
+    from textebm.samplers.noise_config import NoiseConfig
 
 
 def rewrite_noise(
@@ -42,7 +42,7 @@ def rewrite_noise(
     Uses config's ratio, seed, mask_fraction (the masking probability), top_k (None: 20),
     temperature, batch_size (sides per generation call) and max_length.
     """
-    from textebm.samplers.make_noise import default_top_k
+    from textebm.samplers.noise_config import default_top_k
 
     if tokenizer.mask_token_id is None:
         raise UsageError(
