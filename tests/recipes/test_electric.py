@@ -167,6 +167,8 @@ def test_bad_noise_settings_are_one_line_errors(make_config, noise_folder, tmp_p
         make_config(ElectricTrainConfig, noise=str(tmp_path / "missing"))
     with pytest.raises(UsageError, match="mask_probability"):
         make_config(ElectricTrainConfig, noise="joint", mask_probability=1.5)
+    with pytest.raises(UsageError, match="noise_uniform"):
+        make_config(ElectricTrainConfig, noise="joint", noise_uniform=1.0)
     with pytest.raises(UsageError, match="multiple of noise_heads"):
         make_config(ElectricTrainConfig, noise="joint", noise_hidden_size=15, noise_heads=2)
     mlm_folder = tmp_path / "not-cloze"
