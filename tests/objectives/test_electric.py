@@ -110,3 +110,25 @@ def test_gradient_descent_recovers_the_data_distribution():
         optimizer.step()
     recovered = torch.exp(-e.detach())
     assert (recovered - p).abs().max() < 0.02, recovered
+
+
+def test_a_uniform_share_mixes_into_q_by_hand_and_draws_follow_the_mixture():
+    """Vocabulary of 4, id 0 excluded: q_model = softmax over ids 1-3 of logits (0, log 2, log 5)
+    = (1/8, 2/8, 5/8); with u = 0.3 over the 3 drawable ids, q = 0.7 q_model + 0.1."""
+    logits = torch.tensor([[[7.0, 0.0, math.log(2), math.log(5)]]]).expand(3000, 1, 4)
+    log_q = noise_log_probs(logits, torch.tensor([0]), uniform=0.3)
+    expected = torch.tensor([0.0, 0.7 / 8 + 0.1, 1.4 / 8 + 0.1, 3.5 / 8 + 0.1])
+    torch.testing.assert_close(log_q[0, 0].exp(), expected)
+    assert torch.isneginf(log_q[..., 0]).all()
+    torch.testing.assert_close(
+        noise_log_probs(logits, torch.tensor([0]), 0.0)[0, 0].exp(),
+        torch.tensor([0.0, 1 / 8, 2 / 8, 5 / 8]),
+    )
+    generator = torch.Generator().manual_seed(0)
+    chosen = torch.ones(3000, 1, dtype=torch.bool)
+    corrupted, read = corrupt(torch.ones(3000, 1, dtype=torch.long), log_q, chosen, generator)
+    counts = torch.bincount(corrupted[:, 0], minlength=4).float() / 3000
+    assert (counts - expected).abs().max() < 0.03
+    torch.testing.assert_close(read[:, 0], expected.log()[corrupted[:, 0]])
+    with pytest.raises(ValueError, match="uniform"):
+        noise_log_probs(logits, torch.tensor([0]), uniform=1.0)

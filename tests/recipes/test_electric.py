@@ -167,6 +167,8 @@ def test_bad_noise_settings_are_one_line_errors(make_config, noise_folder, tmp_p
         make_config(ElectricTrainConfig, noise=str(tmp_path / "missing"))
     with pytest.raises(UsageError, match="mask_probability"):
         make_config(ElectricTrainConfig, noise="joint", mask_probability=1.5)
+    with pytest.raises(UsageError, match="noise_uniform"):
+        make_config(ElectricTrainConfig, noise="joint", noise_uniform=1.0)
     with pytest.raises(UsageError, match="multiple of noise_heads"):
         make_config(ElectricTrainConfig, noise="joint", noise_hidden_size=15, noise_heads=2)
     mlm_folder = tmp_path / "not-cloze"
@@ -209,3 +211,30 @@ def test_command_line_trains_cloze_then_electric_and_rejects_bad_input(
         assert main(arguments) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "Traceback" not in err and expected in err, err
+
+
+def test_the_nce_gradient_reaches_every_electric_weight_and_no_noise_weight(
+    electric_module, noise_folder, make_config, corpus, tokenizer_dir
+):
+    """A frozen-by-mistake encoder or a q that carries gradient would train the wrong model."""
+    from textebm.data.corpus import load_corpus
+    from textebm.data.tokenizers import load_tokenizer_folder
+    from textebm.recipes.electric import Electric
+    from textebm.recipes.objective import Models
+
+    config = make_config(ElectricTrainConfig, noise=str(noise_folder), noise_uniform=0.1)
+    objective = Electric(config)
+    tokenizer = load_tokenizer_folder(str(tokenizer_dir))
+    objective.check_tokenizer(tokenizer)
+    examples = objective.examples(load_corpus(str(corpus[0]), None), tokenizer, config, train=True)
+    models = Models(objective.build_model(config, tokenizer), {})
+    models.auxiliary = objective.auxiliary_models(config, tokenizer)
+    noise = models["noise"].eval()
+    batch = objective.batch(examples, list(range(16)), torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        objective.prepare(models, batch, torch.Generator().manual_seed(1))
+    assert not batch.inputs["log_q"].requires_grad
+    objective.loss(models, batch.inputs)["loss"].backward()
+    for name, parameter in models.main.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+    assert all(p.grad is None for p in noise.parameters())

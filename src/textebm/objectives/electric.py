@@ -22,8 +22,9 @@ Algorithm 2 for this sequence's n and k). prior="constant" uses the reference co
 log(p / (1-p)) with p the masking probability 0.15, its expectation over lengths.
 
 Noise is drawn among the tokens that can appear in text (`excluded_ids`, the structural special
-tokens, get probability zero and q is renormalised over the rest), so that the q in the loss is
-exactly the distribution the replacements came from.
+tokens, get probability zero and q is renormalised over the rest), optionally mixed with a uniform
+distribution over them (`noise_log_probs(uniform=...)`), so that the q in the loss is exactly the
+distribution the replacements came from.
 """
 
 from __future__ import annotations
@@ -63,14 +64,30 @@ def choose_positions(
     return ranks < k[:, None]
 
 
-def noise_log_probs(logits: torch.Tensor, excluded_ids: torch.Tensor) -> torch.Tensor:
-    """log q: the noise model's logits renormalised without `excluded_ids`, float32.
+def noise_log_probs(
+    logits: torch.Tensor, excluded_ids: torch.Tensor, uniform: float = 0.0
+) -> torch.Tensor:
+    """log q: the noise model's logits renormalised without `excluded_ids`, float32; with
+    `uniform` = u > 0, q = (1 - u) q_model + u / m over the m tokens that may be drawn.
+
+    Why the mixture: NCE only learns what the noise shows it. A strong noise model almost never
+    draws a token that is impossible in its context, so Electric gets no say on such tokens,
+    which is what minimal pairs test; the uniform part draws them at a known rate. q stays the
+    exact distribution the draws come from, so the loss is still Algorithm 2's.
 
     logits: (batch, length, vocab); excluded_ids: (m,) int64. Returns (batch, length, vocab).
     """
+    if not 0 <= uniform < 1:
+        raise ValueError(f"uniform must lie in [0, 1), not {uniform}")
     logits = logits.float().clone()
     logits[..., excluded_ids] = -torch.inf
-    return logits.log_softmax(-1)
+    log_q = logits.log_softmax(-1)
+    if uniform == 0:
+        return log_q
+    drawable = logits.shape[-1] - torch.unique(excluded_ids).numel()
+    flat = torch.full_like(log_q, math.log(uniform / drawable))
+    flat[..., excluded_ids] = -torch.inf
+    return torch.logaddexp(log_q + math.log1p(-uniform), flat)
 
 
 def corrupt(

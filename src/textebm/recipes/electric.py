@@ -4,8 +4,9 @@ Examples are the cloze recipe's: `[CLS] line [SEP]`, right-padded. Per micro-bat
 - `batch` (CPU, seeded): each line's k = max(1, round(0.15 n)) positions among its n ordinary
   tokens, uniformly (`objectives.electric.choose_positions`);
 - `prepare` (device, seeded, no gradients): the noise model reads the ORIGINAL lines, giving
-  log q(. | x_{-t}) at every position; the chosen tokens are replaced by draws from it, and log q
-  of the token each position now holds is kept (`objectives.electric.corrupt`);
+  log q(. | x_{-t}) at every position (mixed with `--noise-uniform` of a uniform distribution);
+  the chosen tokens are replaced by draws from it, and log q of the token each position now
+  holds is kept (`objectives.electric.corrupt`);
 - `loss`: Electric reads the corrupted lines once; term "loss" (or "nce" beside "cloze") is
   Algorithm 2's NCE summed over the ordinary tokens of lines with n >= 2 and normalised by their
   number (`objectives.electric.electric_loss`).
@@ -115,7 +116,8 @@ class Electric(Lines):
     def prepare(self, models: Models, batch: Batch, generator: torch.Generator) -> Batch:
         inputs = batch.inputs
         logits = models["noise"](inputs["input_ids"], inputs["attention_mask"]).logits
-        log_q = noise_log_probs(logits, self.context_ids.to(logits.device))
+        excluded = self.context_ids.to(logits.device)
+        log_q = noise_log_probs(logits, excluded, self.config.noise_uniform)
         inputs["corrupted"], inputs["log_q"] = corrupt(
             inputs["input_ids"], log_q, inputs["chosen"], generator
         )

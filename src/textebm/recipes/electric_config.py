@@ -44,6 +44,14 @@ class ElectricTrainConfig(TrainConfig):
         "objective",
         choices=("sequence", "constant"),
     )
+    noise_uniform: float = option(
+        0.0,
+        "mix this share of a uniform distribution over the vocabulary into the noise, so that "
+        "tokens impossible in their context are drawn and Electric learns to reject them (a "
+        "strong noise model almost never draws them); q in the loss is the mixture",
+        "objective",
+        metavar="X",
+    )
     noise_layers: int | None = option(
         None,
         "layers of each tower of a joint noise model (default: half of --layers, at least 1)",
@@ -79,6 +87,8 @@ class ElectricTrainConfig(TrainConfig):
                 )
         if not 0 < self.mask_probability < 1:
             raise UsageError(f"mask_probability must lie in (0, 1), not {self.mask_probability}")
+        if not 0 <= self.noise_uniform < 1:
+            raise UsageError(f"noise_uniform must lie in [0, 1), not {self.noise_uniform}")
         if self.noise_heads is None:
             self.noise_heads = max(1, self.heads // 2)
         if self.noise_layers is None:
