@@ -98,6 +98,20 @@ def test_examples_split_at_the_tab_or_after_prompt_tokens(make_config, tmp_path)
     assert objective.train_examples == found
 
 
+def test_gamma_defaults_to_one_minus_one_over_the_mean_continuation_length(make_config, tmp_path):
+    text = tmp_path / "lines.txt"
+    text.write_text("the cat sat\tone dog\nthe cat sat on the mat\n")
+    config = make_config(corpus=str(text), gamma=None, context_length=32)
+    objective, tokenizer, _ = _objective(config)
+    found = objective.examples([text.read_text().split("\n")], tokenizer, config, train=True)
+    # Continuations: "one dog" eos (3 actions) and "the cat sat on the mat" eos (7): n = 5.
+    assert [len(example.continuation) for example in found] == [3, 7]
+    assert objective.gamma == pytest.approx(1 - 1 / 5)
+    explicit = make_config(corpus=str(text), gamma=0.5)
+    objective.examples([text.read_text().split("\n")], tokenizer, explicit, train=True)
+    assert objective.gamma == 0.5
+
+
 def _naive_terms(objective, model, prompts, actions, is_noise, ended, n_data, config):
     """The loss terms from logits recomputed state by state (no one-pass layout)."""
     token, eos = objective.backspace, objective.eos_id

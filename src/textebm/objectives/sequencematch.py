@@ -62,9 +62,26 @@ divergence by 1 / (2 w). The reference note's c = 1/4 ("phi = x - x^2/4 over the
 w = 1/8) is 4 chi^2, IQ-Learn's code default (alpha = 1/2, w = 1/4) is 2 chi^2; `square_weight`
 exposes w. (The pointwise value is checked numerically in the tests.)
 
+**What the optimum is.** This is entropy-regularised imitation: the saddle point minimises
+chi^2(rho_data || rho_mix) / (2 w) minus the policy's causal entropy, so it is the data policy only
+where the divergence term can be made zero. With model samples equal to the data the loss is
+exactly the discounted NLL + 2 w E_data[r^2]; the logits of each state have a free additive
+shift c(s) (pi unchanged), and r = 0 on every data step is reachable at pi = pi_data iff every
+ended data sequence has the same discounted log-likelihood sum_t gamma^t log pi_data(a_t|s_t)
+(e.g. deterministic data). Then pi_data is the minimiser; otherwise the r^2 term pulls pi away
+from pi_data by O(w) (a free logit table on a depth-2 tree: 0.05 in probability at w = 1/2,
+0.007 at w = 0.05), and a smaller w weighs the divergence more.
+
 **Masking.** Inserted noise tokens are not the expert's actions: at them (`imitate` False) the
 data terms phi(r), r, r^2 and behavioural cloning are dropped, and kept at the `<bkspc>` that
-follows. The V-term keeps every real step, since telescoping needs an unbroken trajectory.
+follows. In the f-divergence form on the data alone the V-term is dropped at the noise steps too,
+so that it pairs step by step with the reward term: each imitated step then gives
+-r + dV = -log pi exactly and phi = identity stays the discounted maximum likelihood of the
+imitated actions. Keeping dV at a noise step instead (telescoping the whole trajectory to
+(1 - gamma) V(s_0)) leaves l(<bkspc> | s + noise) in -r with no V(s + noise) to normalise it:
+shifting every logit of that state by +k lowers the identity loss by gamma^(t+1) (1 - gamma) k
+without bound (and lets the KL form's logits drift). The chi^2-mixture loss keeps dV at every
+data step, as derived (each half of its V-term telescopes): its r^2 terms bound that direction.
 
 **Normalisation** is per batch, not per example: each term here is a sum over sequences of (1)
 (over tokens for behavioural cloning); the loop divides by the number of sequences (tokens) of
@@ -177,10 +194,14 @@ def occupancy_sum(
     return body + torch.where(steps.ended, tail, 0.0)
 
 
-def value_term(steps: Steps, gamma: float) -> torch.Tensor:
-    """(1 - gamma) E[V(s_0)] by telescoping: (1) with f = V(s) - gamma V(s'), per sequence (B,)."""
+def value_term(steps: Steps, gamma: float, imitated_only: bool = False) -> torch.Tensor:
+    """(1 - gamma) E[V(s_0)] by telescoping: (1) with f = V(s) - gamma V(s'), per sequence (B,).
+
+    imitated_only: sum over the imitated steps alone (noise steps dropped; module notes), which
+    no longer telescopes to V(s_0) but pairs with the data reward term step by step."""
     dv = steps.value - gamma * steps.next_value
-    return occupancy_sum(dv, steps.mask, (1 - gamma) * steps.absorbing_value, steps, gamma)
+    where = steps.imitate if imitated_only else steps.mask
+    return occupancy_sum(dv, where, (1 - gamma) * steps.absorbing_value, steps, gamma)
 
 
 def reward_term(steps: Steps, gamma: float, phi: Phi) -> torch.Tensor:
@@ -196,15 +217,16 @@ def f_divergence_loss(
     """IQ-Learn's loss -E_data[phi(r)] + (1 - gamma) E[V(s_0)], as two sums over sequences.
 
     phi: a name in PHI or a function; value_steps: the trajectories the V-term is estimated on
-    (default: the data). Returns {"reward": a sum over the data sequences, "value": a sum over
+    (default: the data's imitated steps, so that identity phi is the discounted NLL of the
+    imitated actions). Returns {"reward": a sum over the data sequences, "value": a sum over
     value_steps' sequences (normalise it by their number)}.
     """
     phi = PHI[phi] if isinstance(phi, str) else phi
-    value_steps = data if value_steps is None else value_steps
-    return {
-        "reward": -reward_term(data, gamma, phi).sum(),
-        "value": value_term(value_steps, gamma).sum(),
-    }
+    if value_steps is None:
+        value = value_term(data, gamma, imitated_only=True)
+    else:
+        value = value_term(value_steps, gamma)
+    return {"reward": -reward_term(data, gamma, phi).sum(), "value": value.sum()}
 
 
 def sequencematch_chi2_loss(

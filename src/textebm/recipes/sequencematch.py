@@ -109,6 +109,7 @@ class SequenceMatch:
         self.buffer = ReplayBuffer(config.buffer_size)
         self.step = 0
         self.train_examples: list[Example] = []
+        self.gamma = config.gamma  # None: set from the training examples (`default_gamma`)
 
     # -- setup ------------------------------------------------------------------------------
     def check_tokenizer(self, tokenizer: PreTrainedTokenizerBase) -> None:
@@ -170,6 +171,7 @@ class SequenceMatch:
             raise UsageError(f"{config.corpus if train else config.validation} holds no text")
         if train:
             self.train_examples = found
+            self.gamma = default_gamma(found) if config.gamma is None else config.gamma
         return found
 
     # -- batches ----------------------------------------------------------------------------
@@ -295,10 +297,10 @@ class SequenceMatch:
         alpha = config.bc_weight
         if config.phi == "chi2":
             sm = sequencematch_chi2_loss(
-                data, steps(slice(n, None)), config.gamma, config.square_weight
+                data, steps(slice(n, None)), self.gamma, config.square_weight
             )
         else:
-            sm = f_divergence_loss(data, config.gamma, config.phi)
+            sm = f_divergence_loss(data, self.gamma, config.phi)
         return {"bc": alpha * terms["bc"], **{k: (1 - alpha) * v for k, v in sm.items()}}
 
     def evaluate(
@@ -331,7 +333,11 @@ class SequenceMatch:
         due = (step - config.bc_warmup_steps) % config.sample_every == 0
         if self.sequencematch_on(step) and config.model_rows and due:
             self.refresh(models.main, step, context)
-        return {"buffer_size": len(self.buffer), "buffer_refreshes": self.buffer.refreshes}
+        return {
+            "buffer_size": len(self.buffer),
+            "buffer_refreshes": self.buffer.refreshes,
+            **({"gamma": self.gamma} if self.gamma is not None else {}),
+        }
 
     def refresh(self, model: PreTrainedModel, step: int, context: StepContext) -> None:
         """Continue random training prompts with the current model into the buffer."""
@@ -367,6 +373,15 @@ class SequenceMatch:
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         self.buffer.load_state_dict(state)
+
+
+def default_gamma(examples: list[Example]) -> float:
+    """1 - 1/n, n the mean continuation length (actions of a noise-free trajectory, eos
+    included): the occupancy weights (1 - gamma) gamma^t then spread over the sequence (its
+    steps get 1 - gamma^n ~ 1 - 1/e of the weight, not a few per cent), and a sequence's
+    occupancy terms, normalised per sequence, are on the scale of the per-token BC term."""
+    mean = sum(len(example.continuation) for example in examples) / len(examples)
+    return 1.0 - 1.0 / max(mean, 1.0)
 
 
 def _first(item: tuple) -> Any:
