@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Issue 14's "PTB unconditional generation, converged": the main rows of generate.sh (degenerate
+# Gibbs, MH raw, MH norm, T = 1.0, 32 chains, lengths 10-15, the same seed and length draws) run
+# until the energy's split R-hat is <= 1.05 in every length group (checked every 10 sweeps past the
+# 100-sweep minimum, drawing no random numbers), capped at 3,000 sweeps and 90 minutes a sampler;
+# each NAME.diagnostics.json says whether R-hat or a cap stopped it, and after how many sweeps.
+# Then eval_samples.py scores them beside generate.sh's fixed-effort table. Run it alone.
+# Trains the PTB masked LM (20 min) and causal LM (30 min) first when they are not there.
+# Usage: experiments/ptb/converged.sh [OUT_DIR]  (about 50 min of training + up to 4.5 h sampling)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+RUNS=experiments/ptb/runs
+MLM=$RUNS/mlm-sampler
+CLM=$RUNS/clm-quiet-2
+OUT=${1:-$RUNS/samples-converged}
+[ -f "$MLM/config.json" ] || experiments/ptb/train_mlm.sh "$MLM"
+[ -f "$CLM/config.json" ] || experiments/ptb/train_clm.sh "$CLM"
+mkdir -p "$OUT"
+export CI=1
+COMMON=(--model "$MLM" --length 10-15 --chains 32 --seed 0 --device cpu --temperature 1.0)
+UNTIL=(--burn-in 20 --sweeps 100 --thin 10 --until-rhat 1.05 --check-every 10
+       --max-sweeps 3000 --time-budget 90)
+run() {  # NAME, then the sample arguments; skips a sampler already done
+  local name=$1; shift
+  [ -f "$OUT/$name.jsonl" ] && return
+  local begin=$SECONDS
+  textebm sample "${COMMON[@]}" "${UNTIL[@]}" "$@" -o "$OUT/$name.jsonl"
+  echo "$name $((SECONDS - begin)) s" | tee -a "$OUT/timings.txt"
+}
+run gibbs-T1.0 --sampler gibbs
+run mh-raw-T1.0 --sampler mh --energy raw
+run mh-norm-T1.0 --sampler mh --energy norm
+python experiments/ptb/eval_samples.py --samples "$OUT" --clm "$CLM" \
+  --data /work/shared/data/ptb/ptb.test.txt \
+  --json experiments/ptb/results/generation-converged.json \
+  --table experiments/ptb/results/generation-converged.md
