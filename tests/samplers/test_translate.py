@@ -104,7 +104,7 @@ def test_recorded_energies_are_those_of_the_source(short_dir, energy):
     sources = {tuple(translator.tokenizer(line)["input_ids"]) for line in LINES}
     assert set(seen) <= sources  # no pass ever saw anything but one of the sources
     assert translator.energy.encoder_cost.sequences == len(LINES)
-    pairs = [(line, c) for line, t in zip(LINES, out) for c in t.details["candidates"]]
+    pairs = [(line, c) for line, t in zip(LINES, out, strict=True) for c in t.details["candidates"]]
     scored = translator.energy.score_pairs([s for s, _ in pairs], [c["text"] for _, c in pairs])
     assert scored == pytest.approx([c["energy"] for _, c in pairs], rel=1e-4, abs=1e-4)
 
@@ -165,7 +165,7 @@ def test_annealing_lowers_the_temperature_geometrically(short_dir, monkeypatch):
 def test_bad_lines_and_wrong_decoders_are_usage_errors(short_dir, tmp_path):
     with pytest.raises(UsageError, match="line 2 is empty"):
         _run(short_dir, lines=["dogs", " ", "cats"])
-    with pytest.raises(UsageError, match="line 1: .* more than the model's maximum of 64"):
+    with pytest.raises(UsageError, match=r"line 1: .* more than the model's maximum of 64"):
         _run(short_dir, lines=["dogs " * 70])
     cut = _run(short_dir, lines=["dogs " * 70], sampler="greedy", truncate=True)
     assert cut[0].truncated

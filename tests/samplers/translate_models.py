@@ -17,7 +17,7 @@ def build_short_cmlm(folder: Path) -> Path:
     """The random tiny CMLM (init_scale 5) with lengths beyond LONGEST made improbable
     (their length-head bias at -20), saved to `folder`."""
     build_tiny_cmlm(folder, init_scale=5.0)
-    model, tokenizer = load_cmlm(str(folder), device="cpu")
+    model, _ = load_cmlm(str(folder), device="cpu")
     with torch.no_grad():
         model.length_head.bias[LONGEST + 1 :] = -20.0
     model.save_pretrained(folder)

@@ -118,7 +118,10 @@ def check_sources(
             f"{name}: line {first_line + offset + 1}: {len(encoded[offset])} tokens, more than "
             f"the model's maximum of {positions}; pass --truncate to cut long sentences"
         )
-    kept = [ids[: positions - 1] + ids[-1:] if long else ids for ids, long in zip(encoded, cut)]
+    kept = [
+        ids[: positions - 1] + ids[-1:] if long else ids
+        for ids, long in zip(encoded, cut, strict=True)
+    ]
     return kept, cut
 
 

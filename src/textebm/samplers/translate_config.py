@@ -56,10 +56,10 @@ class TranslateConfig:
         "decoder",
         metavar="L",
     )
-    sweeps: int = option(
-        5, "mh and gibbs: sweeps per chain after the greedy warm start", "decoder"
+    sweeps: int = option(5, "mh and gibbs: sweeps per chain after the greedy warm start", "decoder")
+    iterations: int = option(
+        10, "mask-predict: iterations (the first is the warm start)", "decoder"
     )
-    iterations: int = option(10, "mask-predict: iterations (the first is the warm start)", "decoder")
     temperature: float = option(
         1.0, "mh and gibbs: target temperature T at the first sweep, p(y|x) ~ exp(-E/T)", "decoder"
     )
@@ -89,7 +89,9 @@ class TranslateConfig:
         "decoder",
     )
     top_k: int = option(0, "mh and gibbs: truncate proposals to k tokens (0: off)", "decoder")
-    top_p: float = option(1.0, "mh and gibbs: nucleus truncation of proposals, in (0, 1]", "decoder")
+    top_p: float = option(
+        1.0, "mh and gibbs: nucleus truncation of proposals, in (0, 1]", "decoder"
+    )
     seed: int = option(
         0,
         "seed of the chains; each batch of lines draws from a generator seeded "
