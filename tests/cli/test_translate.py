@@ -135,6 +135,18 @@ def test_parts_and_an_interrupted_run_resumed_equal_one_run(
     assert strip(_lines(out_records)) == strip(_lines(records))
 
 
+def test_a_config_file_with_flags_over_it(short_dir, source, tmp_path):
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"sampler": "gibbs", "length_beam": 2, "sweeps": 9}))
+    records = tmp_path / "r.jsonl"
+    args = ["--config", str(config), "--sweeps", "1", "--records", str(records)]
+    assert _translate(short_dir, source, tmp_path / "o.txt", *args) == 0
+    rows = [json.loads(line) for line in _lines(records)]
+    assert all(len(r["candidates"]) == 2 and r["acceptance_rate"] == 1 for r in rows)
+    config.write_text(json.dumps({"length_beam": "2"}))
+    assert _translate(short_dir, source, tmp_path / "o.txt", "--config", str(config)) == 2
+
+
 def test_resume_refuses_outputs_of_different_lengths(short_dir, source, tmp_path, capsys):
     out, records = tmp_path / "out.txt", tmp_path / "r.jsonl"
     out.write_text("one\ntwo\n")

@@ -111,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if not done and not texts:
         raise UsageError("no lines to translate in this selection")
+    if not done:
+        print(f"textebm translate: {args.output} is complete already", file=sys.stderr)
     _summary(done)
     return 0
 

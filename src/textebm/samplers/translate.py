@@ -194,7 +194,7 @@ class CMLMTranslator:
             choice = best_candidates(per_token.view(count, beam), lower=True)
             values = {"energy": energies, "energy_per_token": per_token}
         else:
-            mean = warm.confidence.sum(dim=1).double().cpu() / flat.double()
+            mean = warm.confidence.sum(dim=1).cpu().double() / flat.double()
             choice = best_candidates(mean.view(count, beam), lower=False)
             values = {"mean_log_prob": mean}
         out = []
@@ -249,10 +249,10 @@ class CMLMTranslator:
                 current = kernel if schedule is None else kernel.at_temperature(schedule(sweep))
                 for _ in range(per_sweep):
                     state, info = current.step(generator, state)
-                    counts[1, rows] += info.accepted.double().cpu()
-                    counts[2, rows] += info.novel.double().cpu()
+                    counts[1, rows] += info.accepted.cpu().double()
+                    counts[2, rows] += info.novel.cpu().double()
             counts[0, rows] += config.sweeps * per_sweep
-            energies[rows] = kernel.energy_of(state).double().cpu()
+            energies[rows] = kernel.energy_of(state).cpu().double()
             tokens[rows.to(tokens.device), :width] = state.tokens
             _charge(passes, seconds, rows, before, self._work())
         return energies, counts[0], counts[1], counts[2]
