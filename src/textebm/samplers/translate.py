@@ -185,7 +185,7 @@ class CMLMTranslator:
         passes = torch.zeros(len(flat), dtype=torch.float64)
         seconds = torch.zeros(len(flat), dtype=torch.float64)
         _charge(passes, seconds, torch.arange(len(flat)), before, self._work())
-        tokens, details = warm.tokens, [{} for _ in range(count)]
+        tokens = warm.tokens
         if config.sampler in CHAIN_DECODERS:
             energies, steps, accepted, novel = self._chains(
                 tokens, start, candidates, flat, generator, passes, seconds
@@ -200,11 +200,11 @@ class CMLMTranslator:
         out = []
         for source in range(count):
             rows = range(source * beam, source * beam + beam)
-            texts = [self._text(tokens[row], start.free[row]) for row in rows]
+            outputs = [self._text(tokens[row], start.free[row]) for row in rows]
             chosen = rows[int(choice[source])]
             info = {name: float(value[chosen]) for name, value in values.items()}
             info["candidates"] = [
-                {"length": int(flat[row]), "text": texts[row - rows.start]}
+                {"length": int(flat[row]), "text": outputs[row - rows.start]}
                 | {name: float(value[row]) for name, value in values.items()}
                 for row in rows
             ]
@@ -212,11 +212,10 @@ class CMLMTranslator:
                 total = float(steps[list(rows)].sum())
                 info["acceptance_rate"] = float(accepted[list(rows)].sum()) / total
                 info["novel_transition_rate"] = float(novel[list(rows)].sum()) / total
-            details[source] = info
             out.append(
                 Translation(
                     line=-1,
-                    text=texts[chosen - rows.start],
+                    text=outputs[chosen - rows.start],
                     length=int(flat[chosen]),
                     passes=float(passes[list(rows)].sum()),
                     seconds=float(seconds[list(rows)].sum()),
