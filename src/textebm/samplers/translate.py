@@ -9,9 +9,9 @@ CMLM decoding of one batch of sources (`CMLMTranslator.decode`):
    (Mask-Predict's iteration 0). `greedy` stops here; `mask-predict` runs its further
    iterations (re-masking the least confident tokens).
 3. Chains (`mh`, `gibbs`): each candidate runs its own chain from its warm start for `sweeps`
-   sweeps (one sweep = ceil(L / block) steps of that chain), the target temperature lowered
-   geometrically from `temperature` to `anneal_to`. Candidates of one length run as one batch of
-   chains, so a sweep is a sweep for every chain; lengths run in increasing order.
+   sweeps (one sweep = ceil(L / block) steps of that chain, whatever the other chains' lengths),
+   the target temperature lowered geometrically from `temperature` to `anneal_to`. All
+   candidates of a batch of sources run as one batch of chains.
 4. Selection. Chains: the candidate with the lowest E(y | x) / L, E the untempered `--energy` of
    the chain's final state (MH carries it; Gibbs computes it once at the end, L passes). Summed
    energies favour short outputs and raw ones are not comparable across lengths; per token
@@ -19,10 +19,10 @@ CMLM decoding of one batch of sources (`CMLMTranslator.decode`):
    at its last prediction), as Mask-Predict's paper. Ties: the more probable length.
 
 Cost (`passes`): sequences through the model, i.e. decoder copies (one masked copy = one) plus
-encoder runs, each phase's shared equally among the candidates it served (the encoder's among
-the sources); `seconds` likewise. Random numbers: one generator per batch, handed in by the
-caller (`translate_lines` seeds it from the batch's first line), so a batch's output depends on
-the seed, its lines and the settings only.
+encoder runs; a batch's passes and wall time are shared equally among its sources, so per-line
+figures are estimates while their totals and means over lines are exact. Random numbers: one
+generator per batch, handed in by the caller (`translate_lines` seeds it from the batch's first
+line), so a batch's output depends on the seed, its lines and the settings only.
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ from textebm.samplers.mask_predict import mask_predict
 from textebm.samplers.mh import MetropolisHastings
 from textebm.samplers.proposals import Proposal
 from textebm.samplers.start import from_lengths
-from textebm.samplers.state import steps_per_sweep
 from textebm.samplers.translate_config import CHAIN_DECODERS, CMLM_DECODERS, TranslateConfig
 
 
@@ -225,35 +224,38 @@ class CMLMTranslator:
         return out
 
     def _chains(self, tokens, start, candidates, flat, generator, passes, seconds):
-        """Run every candidate's chain from its warm start, one batch of chains per length.
+        """Run every candidate's chain from its warm start, all as one batch of chains.
 
-        Returns (candidates,) final untempered energies, steps, accepted and novel counts.
-        A short loop of its own rather than `run_chains`, whose energy trace after every sweep
-        would double degenerate Gibbs' passes (it has no energy to carry)."""
+        A sweep of chain i is ceil(L_i / block) steps: it takes part in the first that many steps
+        of each sweep, its positions hidden from the kernel for the rest (no site picked, no
+        pass). Returns (candidates,) final untempered energies, steps, accepted and novel counts.
+        A short loop of its own rather than `run_chains`, which takes as many steps per sweep for
+        every chain as the longest needs, and whose energy trace after every sweep would double
+        degenerate Gibbs' passes (it has no energy to carry)."""
         config = self.config
         kernel = self.kernel()
         schedule = None
         if config.anneal_to is not None:
             schedule = geometric_schedule(config.temperature, config.anneal_to, config.sweeps)
-        energies = torch.zeros(len(flat), dtype=torch.float64)
+        before = self._work()
+        mask, free = start.attention_mask, start.free
+        state, _ = kernel.init(tokens, mask, free, generator, condition=candidates)
+        block = kernel.block_size
+        own = torch.div(free.sum(dim=1) + block - 1, block, rounding_mode="floor")  # steps
         counts = torch.zeros((3, len(flat)), dtype=torch.float64)  # steps, accepted, novel
-        for length in sorted(set(flat.tolist())):
-            before = self._work()
-            rows = (flat == length).nonzero().squeeze(1)
-            width = int(start.attention_mask[rows[0]].sum())  # [CLS] + length + [SEP]
-            part = [t[rows.to(t.device), :width] for t in (tokens, *start.astuple()[1:])]
-            state, _ = kernel.init(*part, generator, condition=candidates.select(rows))
-            per_sweep = steps_per_sweep(state.free, kernel.block_size)
-            for sweep in range(config.sweeps):
-                current = kernel if schedule is None else kernel.at_temperature(schedule(sweep))
-                for _ in range(per_sweep):
-                    state, info = current.step(generator, state)
-                    counts[1, rows] += info.accepted.cpu().double()
-                    counts[2, rows] += info.novel.cpu().double()
-            counts[0, rows] += config.sweeps * per_sweep
-            energies[rows] = kernel.energy_of(state).cpu().double()
-            tokens[rows.to(tokens.device), :width] = state.tokens
-            _charge(passes, seconds, rows, before, self._work())
+        for sweep in range(config.sweeps):
+            current = kernel if schedule is None else kernel.at_temperature(schedule(sweep))
+            for step in range(int(own.max())):
+                active = own > step
+                state = state.replace(free=free & active.unsqueeze(1))
+                state, info = current.step(generator, state)
+                counts[1] += (info.accepted & active).cpu().double()
+                counts[2] += (info.novel & active).cpu().double()
+        counts[0] += config.sweeps * own.cpu().double()
+        state = state.replace(free=free)
+        energies = kernel.energy_of(state).cpu().double()
+        tokens.copy_(state.tokens)
+        _charge(passes, seconds, torch.arange(len(flat)), before, self._work())
         return energies, counts[0], counts[1], counts[2]
 
     def _text(self, tokens: torch.Tensor, free: torch.Tensor) -> str:
