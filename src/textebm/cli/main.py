@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "score",
     "tiny_model",
     "train",
+    "translate",
     "verify",
 ]
 
