@@ -50,7 +50,10 @@ COMMON_DECODING = ["--length-beam", "3", "--batch-sentences", "25", "--seed", "0
 # concatenate to exactly what one run would write.
 PART_LINES = {"greedy": 1000, "mask-predict": 1000, "beam": 1000, "gibbs": 500,
               "mh-norm": 200, "mh-raw": 200}  # fmt: skip
-TINY_LINES, TINY_PART_LINES = 50, 25
+TINY_LINES, TINY_PART_LINES = 10, 5
+# --tiny: an untrained length predictor picks 40-60 tokens and MH costs O(T^2) passes a sweep, so
+# one sweep of one length (a check of the wiring, not of the decoders).
+TINY_DECODING = ["--sweeps", "1", "--length-beam", "1", "--batch-sentences", "5"]
 
 # Both models 3 + 3 layers x 256 (the CMLM's encoder and decoder alike), one joint vocabulary.
 BODY = ["--layers", "3", "--hidden-size", "256", "--heads", "4", "--intermediate-size", "1024"]
@@ -92,15 +95,15 @@ def read_records(path: Path) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--part", action="append", default=[],
-                        help="tokenizer, train-ar, distill, train-cmlm, decode-M[:FROM-TO], table")  # fmt: skip
+    parser.add_argument("--part", action="append", default=[], help="tokenizer, train-ar, "
+                        "distill, train-cmlm, decode-M[:FROM-TO], table")  # fmt: skip
     parser.add_argument("--tiny", action="store_true", help="smoke check: minutes, not results")
     parser.add_argument("--run", help="models and data (default experiments/multi30k/runs/full)")
     parser.add_argument("--out", help="results (default experiments/multi30k/results)")
     parser.add_argument("--minutes-ar", type=float, default=60)
     parser.add_argument("--minutes-cmlm", type=float, default=60)
-    parser.add_argument("--distill-stop-after", type=int,
-                        help="distill: stop once this many lines are done (continue later)")  # fmt: skip
+    parser.add_argument("--distill-stop-after", type=int, help="distill: stop once this many "
+                        "lines are done (continue later)")  # fmt: skip
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
@@ -127,7 +130,7 @@ def main() -> None:
             f"load average {load_average()}")  # fmt: skip
     if args.tiny:
         exp.say("SMOKE CHECK (--tiny): 1 x 32 models, 30 steps, 2,000 training pairs, the first "
-                f"{total} test lines; the figures are not results")  # fmt: skip
+                f"{total} test lines, 1 sweep of 1 length; not results")  # fmt: skip
 
     data = run / "data"
     files = {
@@ -197,8 +200,9 @@ def distill(exp: Experiment, ar: Path, source: Path, output: Path, args) -> None
     output.parent.mkdir(parents=True, exist_ok=True)
     model, tokenizer = load_seq2seq(str(ar), device=args.device)
     chunk = 500 if args.tiny else 1000
-    report = distill_file(model, tokenizer, source, output, BeamSettings(beam=5), batch_size=64,
-                          chunk_lines=chunk, stop_after=args.distill_stop_after, progress=False)  # fmt: skip
+    report = distill_file(model, tokenizer, source, output, BeamSettings(beam=5),
+                          batch_size=64, chunk_lines=chunk,
+                          stop_after=args.distill_stop_after, progress=False)  # fmt: skip
     per_line = report.seconds / max(1, report.translated)
     exp.say(f"[distill] {report.translated} lines translated ({report.resumed} resumed) of "
             f"{report.lines} in {report.seconds:.0f} s: {per_line:.3f} s a line, "
@@ -224,10 +228,12 @@ def decode(exp: Experiment, method: str, first: int, last: int, model: Path, tes
     if not finished(model):
         raise SystemExit(f"decode-{method} needs {model}: train it first")
     extra = [] if method == "beam" else COMMON_DECODING
+    if args.tiny and method != "beam":
+        extra = [*extra, *TINY_DECODING]  # later flags win
     resume = ["--resume"] if text.is_file() else []
-    exp.textebm("translate", str(test), "--model", str(model), "--device", args.device,
+    exp.textebm("translate", "--model", str(model), "--device", args.device,
                 *METHODS[method], *extra, "--start-line", str(first), "--end-line", str(last),
-                "-o", str(text), "--records", str(records), *resume)  # fmt: skip
+                "-o", str(text), "--records", str(records), *resume, str(test))  # fmt: skip
     rows = read_records(records)
     exp.say(f"[decode] {method} {first}-{last}: "
             f"{sum(r['seconds'] for r in rows) / len(rows):.3f} s and "
