@@ -104,7 +104,7 @@ def test_full_truncated(capsys, monkeypatch, flags):
     assert code == 0, out
     assert "nan" not in out.lower()
     assert _balance(out) <= 1e-6
-    assert "23 of 23 checks as expected." in out
+    assert "31 of 31 checks as expected." in out  # 23 masked-LM and Electric rows, 8 CMLM
 
 
 def test_failures_exit_1(capsys, monkeypatch):
