@@ -103,6 +103,16 @@ def tiny_tokenizer(kind: str) -> PreTrainedTokenizerFast:
     return builders[kind]()
 
 
+def save_tiny(model, tokenizer, output_dir: str | Path) -> Path:
+    """Save `model` and `tokenizer` into `output_dir` (made if missing), for `from_pretrained`."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with no_save_progress():
+        model.save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)
+    return output_dir
+
+
 def tiny_bert_config(vocab_size: int, **overrides) -> BertConfig:
     """A 2-layer BERT, hidden size 32: small enough for tests to run many forward passes."""
     settings = dict(
@@ -143,12 +153,7 @@ def build_tiny_mlm(
     )
     torch.manual_seed(seed)  # from_config draws from the global RNG; seeded so builds repeat
     model = BertForMaskedLM(config).eval()
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    with no_save_progress():
-        model.save_pretrained(output_dir)
-    tokenizer.save_pretrained(output_dir)
-    return output_dir
+    return save_tiny(model, tokenizer, output_dir)
 
 
 def build_tiny_clm(
@@ -180,12 +185,7 @@ def build_tiny_clm(
     settings.update(config_overrides)
     torch.manual_seed(seed)  # from_config draws from the global RNG; seeded so builds repeat
     model = GPT2LMHeadModel(GPT2Config(**settings)).eval()
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    with no_save_progress():
-        model.save_pretrained(output_dir)
-    tokenizer.save_pretrained(output_dir)
-    return output_dir
+    return save_tiny(model, tokenizer, output_dir)
 
 
 def build_tiny_llama(
@@ -214,12 +214,7 @@ def build_tiny_llama(
     settings.update(config_overrides)
     torch.manual_seed(seed)  # from_config draws from the global RNG; seeded so builds repeat
     model = LlamaForCausalLM(LlamaConfig(**settings)).eval()
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    with no_save_progress():
-        model.save_pretrained(output_dir)
-    tokenizer.save_pretrained(output_dir)
-    return output_dir
+    return save_tiny(model, tokenizer, output_dir)
 
 
 def build_tiny_seq2seq(output_dir: str | Path, seed: int = 0, init_scale: float = 1.0) -> Path:
@@ -236,12 +231,7 @@ def build_tiny_seq2seq(output_dir: str | Path, seed: int = 0, init_scale: float 
     model = seq2seq_model(
         tokenizer, 1, 32, 2, 64, positions=64, dropout=0.0, init_std=0.02 * init_scale
     ).eval()
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    with no_save_progress():
-        model.save_pretrained(output_dir)
-    tokenizer.save_pretrained(output_dir)
-    return output_dir
+    return save_tiny(model, tokenizer, output_dir)
 
 
 def build_tiny_classifier(
@@ -265,11 +255,7 @@ def build_tiny_classifier(
     )
     torch.manual_seed(seed)  # from_config draws from the global RNG; seeded so builds repeat
     model = BertForSequenceClassification(config).eval()
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    with no_save_progress():
-        model.save_pretrained(output_dir)
-    tokenizer.save_pretrained(output_dir)
+    output_dir = save_tiny(model, tokenizer, output_dir)
     if energy_head:
         head_config = EnergyHeadConfig(
             hidden_size=config.hidden_size, dropout=0.0, initializer_range=0.02 * init_scale
@@ -306,12 +292,7 @@ def build_tiny_electric(
         settings.pop(key, None)
     torch.manual_seed(seed)  # from_config draws from the global RNG; seeded so builds repeat
     model = ElectricModel(ElectricConfig(**settings)).eval()
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    with no_save_progress():
-        model.save_pretrained(output_dir)
-    tokenizer.save_pretrained(output_dir)
-    return output_dir
+    return save_tiny(model, tokenizer, output_dir)
 
 
 def build_tiny_cmlm(
@@ -347,9 +328,4 @@ def build_tiny_cmlm(
     settings.update(config_overrides)
     torch.manual_seed(seed)  # the initialisation draws from the global RNG; seeded so builds repeat
     model = CMLMModel(CMLMConfig(**settings)).eval()
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    with no_save_progress():
-        model.save_pretrained(output_dir)
-    tokenizer.save_pretrained(output_dir)
-    return output_dir
+    return save_tiny(model, tokenizer, output_dir)
