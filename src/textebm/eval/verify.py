@@ -187,6 +187,20 @@ def exact_check(
     return tv, len(classes), balance
 
 
+def _exact_row(
+    energy: str, tau: float, sampler: str, states: int, check: tuple, judged: bool = True
+) -> Row:
+    """The row of one `exact_check` result (tv, classes, balance): MH must also hold detailed
+    balance on every block's step matrix."""
+    tv, classes, balance = check
+    passed = _verdict(sampler, tv, EXACT_TOLERANCE, judged)
+    if balance is not None:
+        passed = passed and balance <= EXACT_TOLERANCE
+    return Row(
+        "exact", energy, tau, sampler, states, None, None, tv, passed, classes, balance, judged
+    )
+
+
 def exact_rows(config: VerifyConfig) -> list[Row]:
     model, tokenizer = toy_masked_lm(config.enum_words, config.model_seed, config.init_scale)
     judged = not config.proposal_options
@@ -196,27 +210,9 @@ def exact_rows(config: VerifyConfig) -> list[Row]:
         space = ExactSpace(energy, config.enum_length)
         target = space.target(tau)
         for name, kernel, systematic in _kernels(energy, tau, config):
-            tv, classes, balance = exact_check(space, target, kernel, systematic)
-            gibbs = "Gibbs" in name
-            passed = _verdict(name, tv, EXACT_TOLERANCE, judged or not gibbs)
-            if balance is not None:
-                passed = passed and balance <= EXACT_TOLERANCE
-            rows.append(
-                Row(
-                    "exact",
-                    kind,
-                    tau,
-                    name,
-                    space.n,
-                    None,
-                    None,
-                    tv,
-                    passed,
-                    classes,
-                    balance,
-                    judged or not gibbs,
-                )
-            )
+            check = exact_check(space, target, kernel, systematic)
+            judged_row = judged or "Gibbs" not in name
+            rows.append(_exact_row(kind, tau, name, space.n, check, judged_row))
     return rows
 
 
@@ -245,23 +241,8 @@ def electric_rows(config: VerifyConfig) -> list[Row]:
                 proposal=config.proposal(tau),
                 block_size=block,
             )
-            tv, classes, balance = exact_check(space, target, kernel, False)
-            passed = tv <= EXACT_TOLERANCE and balance <= EXACT_TOLERANCE
-            rows.append(
-                Row(
-                    "exact",
-                    "electric",
-                    tau,
-                    name,
-                    space.n,
-                    None,
-                    None,
-                    tv,
-                    passed,
-                    classes,
-                    balance,
-                )
-            )
+            check = exact_check(space, target, kernel, False)
+            rows.append(_exact_row("electric", tau, name, space.n, check))
     return rows
 
 
@@ -386,27 +367,9 @@ def conditional_rows(config: VerifyConfig) -> list[Row]:
         target = space.target(tau)
         kernels = [k for k in _kernels(energy, tau, config) if "systematic" not in k[0]]
         for name, kernel, systematic in kernels:
-            tv, classes, balance = exact_check(space, target, kernel, systematic)
+            check = exact_check(space, target, kernel, systematic)
             judged = not config.proposal_options or "Gibbs" not in name
-            passed = _verdict(name, tv, EXACT_TOLERANCE, judged)
-            if balance is not None:
-                passed = passed and balance <= EXACT_TOLERANCE
-            rows.append(
-                Row(
-                    "exact",
-                    f"cmlm-{kind}",  # given a fixed source
-                    tau,
-                    name,
-                    space.n,
-                    None,
-                    None,
-                    tv,
-                    passed,
-                    classes,
-                    balance,
-                    judged,
-                )
-            )
+            rows.append(_exact_row(f"cmlm-{kind}", tau, name, space.n, check, judged))  # given x
     return rows
 
 
