@@ -34,7 +34,14 @@ from textebm.samplers.gibbs import DegenerateGibbs
 from textebm.samplers.mask_predict import mask_predict
 from textebm.samplers.mh import MetropolisHastings, call_energy, untempered
 from textebm.samplers.proposals import Proposal, ProposalSource
-from textebm.samplers.start import Start, from_lengths, from_text
+from textebm.samplers.start import (
+    Start,
+    chain_lengths,
+    cut_start,
+    from_lengths,
+    from_text,
+    structural_ids,
+)
 
 
 @dataclass
@@ -229,7 +236,7 @@ def sample(
             f"{', '.join(map(str, alone))} have one{' in this shard' if own else ''}"
             ": raise --chains or narrow --length"
         )
-    start = _cut(start, mine).to(device)
+    start = cut_start(start, mine).to(device)
     if condition is not None:
         condition = condition.select(torch.tensor(list(mine))).to(device)
     seed = config.seed if shard is None else shard.seed(config.seed)
@@ -257,29 +264,6 @@ def sample(
         unknown = sum(token == energy.tokenizer.unk_token_id for token in ids)
         result.diagnostics.setdefault("init", {})["unknown_tokens"] = unknown
     return result
-
-
-def chain_lengths(start: Start, tokenizer) -> list[int]:
-    """(chains,) each chain's length as asked for: its tokens, special ones excluded, [MASK]s
-    counted; chains are grouped by it for R-hat."""
-    structural = torch.tensor(sorted(structural_ids(tokenizer)), device=start.tokens.device)
-    content = start.attention_mask.bool() & ~torch.isin(start.tokens, structural)
-    return content.sum(dim=1).tolist()
-
-
-def _cut(start: Start, chains: range) -> Start:
-    """The rows `chains` of a start, without the columns that are padding in all of them."""
-    rows = slice(chains.start, chains.stop)
-    width = int(start.attention_mask[rows].sum(dim=1).max())
-    return Start(*(part[rows, :width] for part in start.astuple()))
-
-
-def structural_ids(tokenizer) -> set[int]:
-    """Tokens that only frame a sequence (CLS, SEP, PAD, BOS, EOS): left out of written text.
-    Unknown words ([UNK]) are content, and stay visible."""
-    names = ("cls_token_id", "sep_token_id", "pad_token_id", "bos_token_id", "eos_token_id")
-    ids = {getattr(tokenizer, name, None) for name in names}
-    return {i for i in ids if i is not None}
 
 
 def records(

@@ -89,3 +89,26 @@ def from_text(tokenizer, text: str, chains: int, fixed: bool = False) -> Start:
     ids = lead + content + trail
     row_free = [False] * len(lead) + row_free + [False] * len(trail)
     return _batch(tokenizer, [(ids, row_free)] * chains)
+
+
+def chain_lengths(start: Start, tokenizer) -> list[int]:
+    """(chains,) each chain's length as asked for: its tokens, special ones excluded, [MASK]s
+    counted; chains are grouped by it for R-hat."""
+    structural = torch.tensor(sorted(structural_ids(tokenizer)), device=start.tokens.device)
+    content = start.attention_mask.bool() & ~torch.isin(start.tokens, structural)
+    return content.sum(dim=1).tolist()
+
+
+def cut_start(start: Start, chains: range) -> Start:
+    """The rows `chains` of a start, without the columns that are padding in all of them."""
+    rows = slice(chains.start, chains.stop)
+    width = int(start.attention_mask[rows].sum(dim=1).max())
+    return Start(*(part[rows, :width] for part in start.astuple()))
+
+
+def structural_ids(tokenizer) -> set[int]:
+    """Tokens that only frame a sequence (CLS, SEP, PAD, BOS, EOS): left out of written text.
+    Unknown words ([UNK]) are content, and stay visible."""
+    names = ("cls_token_id", "sep_token_id", "pad_token_id", "bos_token_id", "eos_token_id")
+    ids = {getattr(tokenizer, name, None) for name in names}
+    return {i for i in ids if i is not None}
