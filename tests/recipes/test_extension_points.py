@@ -13,8 +13,8 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification
 
-from textebm.recipes.loop import TermWindow
 from textebm.recipes.objective import Batch, to_device
+from textebm.recipes.term_window import TermWindow
 
 SETTINGS = dict(max_steps=4, eval_every=2, checkpoint_every=2, log_every=1)
 
