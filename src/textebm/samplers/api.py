@@ -245,7 +245,7 @@ def sample(
     if config.sampler == "mask-predict":
         result = _mask_predict(*parts)
     else:
-        result = _chains(*parts, progress, target, pool)
+        result = _chains(*parts, whole[mine.start : mine.stop], progress, target, pool)
     result.lengths, result.first_chain = whole[mine.start : mine.stop], mine.start
     result.pad_id = energy.tokenizer.pad_token_id or 0
     settings = {**dataclasses.asdict(config), "device": str(device), "torch": torch.__version__}
@@ -298,11 +298,11 @@ def records(
 
 
 def _chains(
-    config, energy, start, generator, condition, first_chain, progress, target, pool
+    config, energy, start, generator, condition, first_chain, lengths_here, progress, target, pool
 ) -> SampleResult:
+    """lengths_here: each chain's length (`chain_lengths`), which `sample` has checked."""
     kernel = build_kernel(config, energy, target)
     masks_before = int((start.free & (start.tokens == energy.mask_id)).sum())
-    lengths_here = chain_lengths(start, energy.tokenizer)  # singles checked by `sample`
     state, fill_passes = kernel.init(*start.astuple(), generator, condition=condition)
     schedule = None
     if config.anneal_to is not None:
