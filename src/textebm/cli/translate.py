@@ -4,8 +4,11 @@ mask-predict, greedy) or an encoder-decoder (beam), one output line per input li
 The flags are `TranslateConfig`'s fields; the work is `textebm.samplers.translate_lines`: this
 module reads, checks and writes. On one process the output (and `--records`) is rewritten
 atomically after every batch, so an interrupted run leaves a valid prefix that `--resume`
-continues; under torchrun or accelerate launch every process translates a contiguous shard of
-the lines and the main process writes them all at the end.
+continues. Under torchrun or accelerate launch every process translates a contiguous shard of
+the lines, saving its progress in a part file after every batch, and the main process writes
+them all at the end; `--resume` under as many processes continues every shard. A resumed run
+must have the settings of the run it continues (`translate_resume`: what is checked, and the
+files beside -o).
 """
 
 from __future__ import annotations
@@ -17,6 +20,19 @@ import sys
 from pathlib import Path
 
 from textebm.cli.train import add_config_arguments
+from textebm.cli.translate_resume import (
+    Part,
+    check_done,
+    check_identity,
+    part_path,
+    part_paths,
+    read_part,
+    read_settings,
+    run_identity,
+    settings_path,
+    write_part,
+    write_settings,
+)
 from textebm.samplers.translate_config import TranslateConfig
 
 
@@ -47,8 +63,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--resume",
         action="store_true",
-        help="continue an interrupted run: keep the lines already in -o (and --records) and "
-        "translate the rest with the same settings; one process only",
+        help="continue an interrupted run: keep the lines already translated (in -o and "
+        "--records, or in the part files of a run on several processes) and translate the rest; "
+        "refused, naming the differences, unless the run has the same settings, model, input "
+        "lines and number of processes (--device and --batch-tokens may change)",
     )
     parser.set_defaults(func=run)
 
@@ -56,12 +74,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from textebm.cli.common import quiet_libraries, show_progress
+    from textebm.cli.common import quiet_libraries
     from textebm.data.files import check_output, read_lines
-    from textebm.data.shards import Processes, parse_shard
+    from textebm.data.shards import Processes
     from textebm.errors import UsageError
     from textebm.recipes.config import load_config
-    from textebm.samplers.translate_lines import translate_across, translate_lines
 
     names = {f.name for f in dataclasses.fields(TranslateConfig)}
     config = load_config(
@@ -70,6 +87,10 @@ def run(args: argparse.Namespace) -> int:
     outputs = [args.output] + ([args.records] if args.records else [])
     if args.records == "-" or (args.records and args.records == args.output):
         raise UsageError("--records needs a file of its own, not - or the -o file")
+    if args.output != "-":
+        outputs.append(str(settings_path(args.output)))
+        if args.records and Path(args.records) == settings_path(args.output):
+            raise UsageError(f"--records {args.records} is where the run's settings are kept")
     for path in outputs:  # before the work, not after it
         check_output(path, inputs=(args.input,))
     if args.resume and args.output == "-":
@@ -79,34 +100,47 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.input}: no sentences to translate")
     quiet_libraries()
     processes = Processes(cpu=config.device == "cpu" or not torch.accelerator.is_available())
-    if processes.world > 1:
-        for flag, given in (("--shard", config.shard), ("--resume", args.resume)):
-            if given:
-                raise UsageError(
-                    f"{flag} is for one process; under torchrun or accelerate launch "
-                    f"({processes.world} processes) each process takes its shard: drop {flag}"
-                )
-        done = translate_across(config, lines, processes, name=args.input)
-        if done is not None:
-            _write(args, lines, done, [], [])
-            _summary(done)
-        processes.wait()
-        return 0
+    if processes.world == 1:
+        return _run_alone(args, config, lines)
+    if config.shard:
+        raise UsageError(
+            f"--shard is for one process; under torchrun or accelerate launch ({processes.world} "
+            "processes) each process takes its shard: drop --shard"
+        )
+    if config.device is None:
+        config = dataclasses.replace(config, device=str(processes.device))
+    if args.output == "-":
+        _run_across_to_stdout(args, config, lines, processes)
+    else:
+        _run_across(args, config, lines, processes)
+    processes.wait()
+    return 0
+
+
+def _run_alone(args: argparse.Namespace, config: TranslateConfig, lines: list[str]) -> int:
+    """One process: the output (and records) rewritten atomically after every batch."""
+    from textebm.cli.common import show_progress
+    from textebm.data.shards import parse_shard
+    from textebm.errors import UsageError
+    from textebm.samplers.translate_lines import selected_lines, translate_lines
+
     shard = parse_shard(config.shard) if config.shard else None
-    texts, records = _resumed(args) if args.resume else ([], [])
-    written_texts, written_records = list(texts), list(records)
-
-    def write(batch) -> None:
-        _write(args, lines, batch, written_texts, written_records)
-
-    progress = show_progress(len(lines), threshold=2)
+    identity = None
+    if args.output != "-":
+        identity = run_identity(config, lines, shard, processes=1)
+    if args.resume:
+        size = len(selected_lines(len(lines), config, shard))
+        texts, records = _resumed(args, identity, size, config.batch_sentences)
+    else:
+        texts, records = [], []
+    writer = _Writer(args, config, lines, identity, texts, records)
     done = translate_lines(
         config,
         lines,
         shard=shard,
         done=len(texts),
-        on_batch=write,
-        progress=progress,
+        on_batch=writer.add,
+        progress=show_progress(len(lines), threshold=2),
         name=args.input,
     )
     if not done and not texts:
@@ -117,11 +151,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resumed(args: argparse.Namespace) -> tuple[list[str], list[str]]:
-    """The lines of an earlier run's output (and records) to keep; they must agree in number."""
+def _resumed(args, identity: dict, size: int, batch: int) -> tuple[list[str], list[str]]:
+    """The lines of an earlier run's output (and records) to keep, checked to be this run's."""
     from textebm.data.files import read_lines
     from textebm.errors import UsageError
 
+    parts = part_paths(args.output)
+    if parts:
+        raise UsageError(
+            f"--resume: {parts[0].name} holds the progress of an interrupted run on several "
+            "processes: resume it under as many (torchrun), or delete the part files to start "
+            "afresh"
+        )
     output = Path(args.output)
     texts = read_lines(output) if output.is_file() else []
     records: list[str] = []
@@ -133,26 +174,176 @@ def _resumed(args: argparse.Namespace) -> tuple[list[str], list[str]]:
                 f"--resume: {args.output} holds {len(texts)} lines but {args.records} "
                 f"{len(records)}: they are not from one run; restart without --resume"
             )
+    if texts:
+        check_identity(read_settings(output), identity, args.output)
+        check_done(len(texts), size, batch, args.output)
     return texts, records
 
 
-def _write(args, lines, batch, texts: list[str], records: list[str]) -> None:
-    """Add `batch` to what is written and rewrite the outputs atomically (stdout: append)."""
-    from textebm.data.files import atomic_write
+class _Writer:
+    """Writes one process's translations as they come: stdout appended; a file (and --records)
+    rewritten atomically after every batch. The first write of a run that keeps no earlier
+    lines first removes the old output, records and part files, then saves this run's identity
+    beside the output: an interrupted run never pairs old lines with a new identity, and until
+    its first batch is done the previous output stays as it was."""
 
-    new_texts = [t.text for t in batch]
-    new_records = [json.dumps(t.record(lines[t.line]), allow_nan=False) for t in batch]
-    if args.output == "-":
-        sys.stdout.write("".join(text + "\n" for text in new_texts))
-        sys.stdout.flush()
-    texts.extend(new_texts)
-    records.extend(new_records)
-    if args.output != "-":
-        with atomic_write(args.output) as out:
-            out.writelines(text + "\n" for text in texts)
+    def __init__(self, args, config, lines, identity, texts, records) -> None:
+        self.args, self.config, self.lines, self.identity = args, config, lines, identity
+        self.texts, self.records = list(texts), list(records)
+        self.claimed = bool(texts)  # the saved identity is this run's already (checked)
+
+    def add(self, batch) -> None:
+        from textebm.data.files import atomic_write
+
+        args = self.args
+        new_texts = [t.text for t in batch]
+        self.texts.extend(new_texts)
+        self.records.extend(_records(batch, self.lines))
+        if args.output == "-":
+            sys.stdout.write("".join(text + "\n" for text in new_texts))
+            sys.stdout.flush()
+        else:
+            if not self.claimed:
+                self._claim()
+            with atomic_write(args.output) as out:
+                out.writelines(text + "\n" for text in self.texts)
+        if args.records:
+            with atomic_write(args.records) as out:
+                out.writelines(record + "\n" for record in self.records)
+
+    def _claim(self) -> None:
+        for path in [Path(p) for p in (self.args.records, self.args.output) if p]:
+            path.unlink(missing_ok=True)
+        for path in part_paths(self.args.output):
+            path.unlink(missing_ok=True)
+        write_settings(self.args.output, self.identity, _about(self.args, self.config))
+        self.claimed = True
+
+
+def _run_across_to_stdout(args, config, lines, processes) -> None:
+    """Several processes, output to stdout: nothing to resume, rank 0 writes at the end."""
+    from textebm.data.files import atomic_write
+    from textebm.samplers.translate_lines import translate_across
+
+    done = translate_across(config, lines, processes, name=args.input)
+    if done is None:
+        return
+    sys.stdout.write("".join(t.text + "\n" for t in done))
+    sys.stdout.flush()
     if args.records:
         with atomic_write(args.records) as out:
-            out.writelines(record + "\n" for record in records)
+            out.writelines(record + "\n" for record in _records(done, lines))
+    _summary(done)
+
+
+def _run_across(args, config, lines, processes) -> None:
+    """Several processes, output to a file: each saves its part after every batch; rank 0 merges
+    the parts (gathered through the process group) in rank order at the end.
+
+    A --resume continues every process's part, or, where no process has one, finds the output
+    complete. Every process takes the same decision: a problem found on any one (a part of
+    another run) stops them all with its message."""
+    from textebm.data.files import atomic_write
+    from textebm.errors import UsageError
+    from textebm.samplers.translate import load_translator
+    from textebm.samplers.translate_lines import selected_lines, translate_lines
+
+    shard = processes.shard
+    mine = selected_lines(len(lines), config, shard)
+    identity = run_identity(config, lines, shard, processes=processes.world)
+    whole = {**identity, "shard": None}  # the identity of the merged output
+    path = part_path(args.output, shard)
+    part, problem, finished = Part(), None, None
+    try:
+        if args.resume:
+            part = read_part(path, identity)
+            check_done(len(part.texts), len(mine), config.batch_sentences, str(path))
+            if processes.is_main:
+                finished = _finished(args, whole, len(selected_lines(len(lines), config)))
+        else:
+            path.unlink(missing_ok=True)  # a stale part of an earlier run must not be resumed
+    except UsageError as error:
+        problem = str(error)
+    found = bool(part.texts) or path.is_file()
+    reports = processes.gather([(problem, found, finished)])
+    problems = [problem for problem, _, _ in reports if problem is not None]
+    if problems:
+        raise UsageError(problems[0])
+    if args.resume and not any(found for _, found, _ in reports):
+        verdict = reports[0][2]  # rank 0's reading of the output
+        if isinstance(verdict, str):
+            raise UsageError(verdict)
+        if verdict:
+            if processes.is_main:
+                print(f"textebm translate: {args.output} is complete already", file=sys.stderr)
+            return
+
+    def save(batch) -> None:
+        part.texts.extend(t.text for t in batch)
+        part.records.extend(_records(batch, lines))
+        write_part(path, identity, part)
+
+    translator = load_translator(config)
+    new = translate_lines(
+        config, lines, translator, shard=shard, done=len(part.texts), on_batch=save, name=args.input
+    )
+    parts = processes.gather([(part.texts, part.records, new)])
+    if processes.is_main:
+        settings_path(args.output).unlink(missing_ok=True)  # until OUT is whole again
+        with atomic_write(args.output) as out:
+            out.writelines(text + "\n" for texts, _, _ in parts for text in texts)
+        if args.records:
+            with atomic_write(args.records) as out:
+                out.writelines(record + "\n" for _, records, _ in parts for record in records)
+        write_settings(args.output, whole, _about(args, config))
+        _summary([t for _, _, done in parts for t in done])
+    processes.wait()  # the merged output is written: the parts can go
+    path.unlink(missing_ok=True)
+    if processes.is_main:
+        for stale in part_paths(args.output):
+            stale.unlink(missing_ok=True)
+
+
+def _finished(args, identity: dict, size: int) -> bool | str:
+    """Rank 0's reading of the output when no process has a part: False (nothing there: start
+    afresh), True (complete, by this run's settings), or the message of a problem."""
+    from textebm.data.files import read_lines
+    from textebm.errors import UsageError
+
+    output = Path(args.output)
+    texts = read_lines(output) if output.is_file() else []
+    if not texts:
+        return False
+    try:
+        check_identity(read_settings(output), identity, args.output)
+    except UsageError as error:
+        return str(error)
+    records = Path(args.records) if args.records else None
+    kept = len(read_lines(records)) if records and records.is_file() else 0
+    if len(texts) != size or (records is not None and kept != size):
+        return (
+            f"--resume: {args.output} (or --records) holds fewer lines than the {size} of this "
+            "run, and no process has a part file to continue; start afresh without --resume"
+        )
+    return True
+
+
+def _records(batch, lines: list[str]) -> list[str]:
+    """The --records JSON lines of a batch of translations."""
+    return [json.dumps(t.record(lines[t.line]), allow_nan=False) for t in batch]
+
+
+def _about(args, config: TranslateConfig) -> dict:
+    """Facts beside a run's identity that do not decide its output."""
+    from textebm import __version__
+
+    return {
+        "model": config.model,
+        "input": args.input,
+        "device": config.device,
+        "batch_tokens": config.batch_tokens,
+        "textebm": __version__,
+    }
 
 
 def _summary(done) -> None:

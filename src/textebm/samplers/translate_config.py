@@ -30,10 +30,16 @@ class TranslateConfig:
         "model",
         metavar="MODEL",
     )
+    # fingerprint=False: where and in what chunks the passes run, not which passes; a --resume
+    # may change them (textebm.cli.translate_resume)
     device: str | None = option(
-        None, "e.g. cpu, cuda:0 (default: the best one)", "model", metavar="DEVICE"
+        None,
+        "e.g. cpu, cuda:0 (default: the best one)",
+        "model",
+        metavar="DEVICE",
+        fingerprint=False,
     )
-    batch_tokens: int = option(8192, "token budget of one forward pass", "model")
+    batch_tokens: int = option(8192, "token budget of one forward pass", "model", fingerprint=False)
     # decoder
     sampler: str = option(
         "mh",
