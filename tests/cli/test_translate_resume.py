@@ -1,0 +1,232 @@
+"""`textebm translate --resume` on one process: it continues only the run that wrote the partial
+output (same decoding settings, model files, input lines, line range, shard and processes), names
+what differs otherwise, and lets --device and --batch-tokens change."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from tests.samplers.translate_models import build_short_cmlm
+from textebm.cli.main import main
+from textebm.cli.translate_resume import (
+    Part,
+    differences,
+    part_path,
+    read_part,
+    read_settings,
+    settings_path,
+    write_part,
+)
+from textebm.data.shards import Shard
+from textebm.errors import UsageError
+from textebm.models.loading import load_cmlm
+from textebm.samplers import translate as translate_module
+
+LINES = ["the cat sat", "dogs", "she reads a book", "a bird sang .", "we ran", "cats eat"]
+COMMON = ["--device", "cpu", "--sweeps", "2", "--batch-sentences", "2", "--seed", "1"]
+
+
+@pytest.fixture(scope="module")
+def short_dir(tmp_path_factory):
+    return build_short_cmlm(tmp_path_factory.mktemp("short_cmlm"))
+
+
+@pytest.fixture(autouse=True)
+def _quiet_and_one_thread(monkeypatch):
+    monkeypatch.setenv("CI", "1")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def source(tmp_path):
+    path = tmp_path / "source.txt"
+    path.write_text("\n".join(LINES) + "\n")
+    return path
+
+
+def _translate(model, source, out, *extra) -> int:
+    args = ["translate", "--model", str(model), *COMMON, *extra, str(source), "-o", str(out)]
+    return main(args)
+
+
+def _lines(path) -> list[str]:
+    return path.read_text().splitlines()
+
+
+def _interrupt_after(monkeypatch, batches: int) -> None:
+    """Make decoding stop (as Ctrl-C would) when batch `batches` + 1 starts."""
+    original, calls = translate_module.CMLMTranslator.decode, []
+
+    def decode(self, *args):
+        if len(calls) == batches:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return original(self, *args)
+
+    monkeypatch.setattr(translate_module.CMLMTranslator, "decode", decode)
+
+
+def _without_seconds(path) -> list[dict]:
+    return [{k: v for k, v in json.loads(r).items() if k != "seconds"} for r in _lines(path)]
+
+
+def test_resume_refuses_another_run_naming_what_differs(short_dir, source, tmp_path, capsys):
+    whole, whole_records = tmp_path / "whole.txt", tmp_path / "whole.jsonl"
+    assert _translate(short_dir, source, whole, "--records", str(whole_records)) == 0
+    out, records = tmp_path / "out.txt", tmp_path / "out.jsonl"
+    with pytest.MonkeyPatch.context() as patch:
+        _interrupt_after(patch, 1)
+        assert _translate(short_dir, source, out, "--records", str(records)) == 130
+    kept = (out.read_bytes(), records.read_bytes(), settings_path(out).read_bytes())
+    assert len(_lines(out)) == 2
+    saved = read_settings(out)
+    assert saved["processes"] == 1 and saved["lines"] == [0, 6] and saved["shard"] is None
+
+    other_model = shutil.copytree(short_dir, tmp_path / "other_model")
+    model, _ = load_cmlm(str(other_model), device="cpu")
+    with torch.no_grad():  # one weight moved: another model with the same files' names
+        model.length_head.bias[1] += 1.0
+    model.save_pretrained(other_model)
+    edited = tmp_path / "edited.txt"
+    edited.write_text("\n".join([*LINES[:5], "cats eat fish"]) + "\n")
+    cases = [
+        (short_dir, source, ["--seed", "2"], "--seed 1 -> 2"),
+        (short_dir, source, ["--sampler", "gibbs"], "--sampler mh -> gibbs"),
+        (short_dir, source, ["--sweeps", "3"], "--sweeps 2 -> 3"),
+        (short_dir, source, ["--batch-sentences", "3"], "--batch-sentences 2 -> 3"),
+        (short_dir, source, ["--anneal-to", "0.5"], "--anneal-to none -> 0.5"),
+        (short_dir, source, ["--start-line", "2"], "input lines [0, 6) -> [2, 6)"),
+        (short_dir, source, ["--end-line", "5"], "input lines [0, 6) -> [0, 5)"),
+        (short_dir, source, ["--shard", "0/2"], "--shard none -> 0/2"),
+        (short_dir, edited, [], "the input's text"),
+        (other_model, source, [], "--model files (model.safetensors)"),
+        (short_dir, source, ["--seed", "3", "--sweeps", "1"], "--seed 1 -> 3, --sweeps 2 -> 1"),
+    ]
+    capsys.readouterr()
+    for model, text, extra, message in cases:
+        code = _translate(model, text, out, "--records", str(records), "--resume", *extra)
+        err = capsys.readouterr().err
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (extra, err)
+        assert "other settings" in err
+        assert (out.read_bytes(), records.read_bytes(), settings_path(out).read_bytes()) == kept
+
+    # what does not change the output does not block: another device string, another chunking
+    # of the passes, the same lines with --end-line past the end, a copy of the model elsewhere
+    copy = shutil.copytree(short_dir, tmp_path / "copy")
+    extra = ["--batch-tokens", "512", "--end-line", "60", "--device", "cpu"]
+    assert _translate(copy, source, out, "--records", str(records), "--resume", *extra) == 0
+    assert _lines(out) == _lines(whole)
+    assert _without_seconds(records) == _without_seconds(whole_records)
+
+
+def test_resume_refuses_an_output_it_cannot_check(short_dir, source, tmp_path, capsys):
+    out = tmp_path / "out.txt"
+    out.write_text("one\ntwo\n")  # no OUT.run.json: written by hand, or by an older textebm
+    assert _translate(short_dir, source, out, "--resume") == 2
+    err = capsys.readouterr().err
+    assert "has no record of the run that wrote it (out.txt.run.json is missing)" in err
+    assert _lines(out) == ["one", "two"]
+
+
+def test_resume_refuses_lines_that_are_not_whole_batches(short_dir, source, tmp_path, capsys):
+    out = tmp_path / "out.txt"
+    with pytest.MonkeyPatch.context() as patch:
+        _interrupt_after(patch, 1)
+        assert _translate(short_dir, source, out) == 130
+    out.write_text(out.read_text() + "a third line\n")
+    assert _translate(short_dir, source, out, "--resume") == 2
+    assert "holds 3 lines, not whole batches of --batch-sentences 2" in capsys.readouterr().err
+
+
+def test_a_fresh_run_leaves_the_last_output_until_its_first_batch(
+    short_dir, source, tmp_path, capsys
+):
+    """Run A completes; run B (other seed) is stopped before its first batch is done: A's output
+    and identity stay, so resuming B is refused; once B has written a batch, B resumes and A's
+    settings are refused."""
+    out = tmp_path / "out.txt"
+    assert _translate(short_dir, source, out) == 0
+    first = out.read_text()
+    with pytest.MonkeyPatch.context() as patch:
+        _interrupt_after(patch, 0)
+        assert _translate(short_dir, source, out, "--seed", "2") == 130
+    assert out.read_text() == first
+    assert _translate(short_dir, source, out, "--seed", "2", "--resume") == 2
+    assert "--seed 1 -> 2" in capsys.readouterr().err
+    assert _translate(short_dir, source, out, "--resume") == 0  # A is complete
+    assert "complete already" in capsys.readouterr().err
+    with pytest.MonkeyPatch.context() as patch:
+        _interrupt_after(patch, 1)
+        assert _translate(short_dir, source, out, "--seed", "2") == 130
+    assert len(_lines(out)) == 2 and read_settings(out)["settings"]["seed"] == 2
+    assert _translate(short_dir, source, out, "--resume") == 2
+    assert "--seed 2 -> 1" in capsys.readouterr().err
+    assert _translate(short_dir, source, out, "--seed", "2", "--resume") == 0
+    fresh = tmp_path / "fresh.txt"
+    assert _translate(short_dir, source, fresh, "--seed", "2") == 0
+    assert out.read_text() == fresh.read_text() != first
+
+
+def test_one_process_does_not_resume_the_parts_of_several(short_dir, source, tmp_path, capsys):
+    out = tmp_path / "out.txt"
+    write_part(part_path(out, Shard(1, 2)), {"format": 1}, Part(["x"], ["{}"]))
+    assert _translate(short_dir, source, out, "--resume") == 2
+    err = capsys.readouterr().err
+    assert "out.txt.part-1-of-2.json holds the progress of an interrupted run on several" in err
+    assert _translate(short_dir, source, out) == 0  # a fresh run clears them
+    assert not list(tmp_path.glob("out.txt.part-*"))
+
+
+def test_differences_by_hand():
+    base = {
+        "format": 1,
+        "settings": {"seed": 1, "sampler": "mh"},
+        "model": {"config.json": "a", "model.safetensors": "b"},
+        "input": "i",
+        "lines": [0, 6],
+        "shard": "0/2",
+        "processes": 2,
+    }
+    assert differences(base, base) == []
+    other = {
+        **base,
+        "settings": {"seed": 1, "sampler": "gibbs", "sweeps": 5},  # sweeps: the default
+        "model": {"config.json": "a", "model.safetensors": "c", "vocab.txt": "v"},
+        "input": "j",
+        "shard": "1/2",
+        "processes": 2,
+    }
+    assert differences(base, other) == [
+        "--sampler mh -> gibbs",
+        "--model files (model.safetensors, vocab.txt)",
+        "the input's text",
+        "--shard 0/2 -> 1/2",
+    ]
+    moved = {**base, "lines": [2, 6], "processes": 1}
+    assert differences(base, moved) == [
+        "input lines [0, 6) -> [2, 6) (--start-line, --end-line)",
+        "processes 2 -> 1",
+    ]
+    assert differences({**base, "format": 0}, base) == ["file format 0 -> 1"]
+
+
+def test_a_part_is_read_back_only_by_its_own_run(tmp_path):
+    identity = {"format": 1, "settings": {"seed": 1}, "model": {}, "input": "i", "lines": [0, 4]}
+    identity |= {"shard": "1/2", "processes": 2}
+    path = part_path(tmp_path / "o.txt", Shard(1, 2))
+    assert path.name == "o.txt.part-1-of-2.json"
+    assert read_part(path, identity) == Part()  # none yet
+    write_part(path, identity, Part(["a", "b"], ['{"line": 2}', '{"line": 3}']))
+    assert read_part(path, identity) == Part(["a", "b"], ['{"line": 2}', '{"line": 3}'])
+    with pytest.raises(UsageError, match=r"other settings \(--seed 1 -> 2\)"):
+        read_part(path, {**identity, "settings": {"seed": 2}})
+    path.write_text('{"texts": ["a"]')  # torn by hand: atomic writes never leave this
+    with pytest.raises(UsageError, match="is not a part file of textebm translate"):
+        read_part(path, identity)
