@@ -5,7 +5,12 @@ what differs otherwise, and lets --device and --batch-tokens change."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -230,3 +235,58 @@ def test_a_part_is_read_back_only_by_its_own_run(tmp_path):
     path.write_text('{"texts": ["a"]')  # torn by hand: atomic writes never leave this
     with pytest.raises(UsageError, match="is not a part file of textebm translate"):
         read_part(path, identity)
+
+
+def _torchrun(args: list[str], script: str | None = None, **env) -> subprocess.CompletedProcess:
+    with socket.socket() as probe:  # a free port, not one another test may hold
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
+    command += ["--master-port", str(port)]
+    command += [script] if script else ["-m", "textebm"]
+    environment = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1", **env}
+    return subprocess.run(
+        [*command, "translate", *args], env=environment, capture_output=True, text=True
+    )
+
+
+@pytest.mark.slow
+def test_two_processes_killed_then_resumed_write_the_two_shards(
+    short_dir, source, tmp_path, capsys
+):
+    """6 lines on 2 processes in batches of 2 (shards 0-2 and 3-5), both killed after their
+    first batch: each part holds that batch, a resume with another seed is refused on both
+    processes and leaves the parts, and the resume with the run's settings writes bitwise what
+    the two one-process --shard runs write (records too, but for the seconds)."""
+    out, records = tmp_path / "two.txt", tmp_path / "two.jsonl"
+    args = ["--model", str(short_dir), *COMMON, "--sampler", "mh", str(source)]
+    args += ["-o", str(out), "--records", str(records)]
+    killed = _torchrun(args, str(Path(__file__).with_name("translate_killed.py")), KILL_AFTER="1")
+    assert killed.returncode != 0 and not out.exists() and not records.exists()
+    parts = [part_path(out, Shard(rank, 2)) for rank in range(2)]
+    saved = [json.loads(path.read_text()) for path in parts]
+    assert [len(part["texts"]) for part in saved] == [2, 2]
+    assert [json.loads(r)["line"] for part in saved for r in part["records"]] == [0, 1, 3, 4]
+
+    refused = _torchrun([*args, "--resume", "--seed", "2"])
+    assert refused.returncode != 0 and "--seed 1 -> 2" in refused.stderr
+    assert [json.loads(path.read_text()) for path in parts] == saved
+
+    resumed = _torchrun([*args, "--resume"])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "2 lines," in resumed.stderr  # the lines left: one batch of one line per process
+    shards, shard_records = [], []
+    for rank in range(2):
+        one, one_records = tmp_path / f"s{rank}.txt", tmp_path / f"s{rank}.jsonl"
+        extra = ["--shard", f"{rank}/2", "--records", str(one_records)]
+        assert _translate(short_dir, source, one, "--sampler", "mh", *extra) == 0
+        shards += _lines(one)
+        shard_records += _without_seconds(one_records)
+    assert _lines(out) == shards and len(shards) == len(LINES)
+    assert _without_seconds(records) == shard_records
+    assert not any(path.exists() for path in parts)
+    assert read_settings(out)["processes"] == 2 and read_settings(out)["shard"] is None
+    # one process continues only one-process runs
+    capsys.readouterr()
+    assert _translate(short_dir, source, out, "--sampler", "mh", "--resume") == 2
+    assert "(processes 2 -> 1)" in capsys.readouterr().err
