@@ -20,11 +20,13 @@ from textebm.cli.main import main
 from textebm.cli.translate_resume import (
     Part,
     differences,
+    finished_output,
     part_path,
     read_part,
     read_settings,
     settings_path,
     write_part,
+    write_settings,
 )
 from textebm.data.shards import Shard
 from textebm.errors import UsageError
@@ -235,6 +237,26 @@ def test_a_part_is_read_back_only_by_its_own_run(tmp_path):
     path.write_text('{"texts": ["a"]')  # torn by hand: atomic writes never leave this
     with pytest.raises(UsageError, match="is not a part file of textebm translate"):
         read_part(path, identity)
+
+
+def test_a_merged_output_is_complete_or_absent(tmp_path):
+    """Several processes resuming where none has a part: rank 0 reads the merged output."""
+    identity = {"format": 1, "settings": {"seed": 1}, "model": {}, "input": "i", "lines": [0, 3]}
+    identity |= {"shard": None, "processes": 2}
+    out, records = tmp_path / "o.txt", tmp_path / "o.jsonl"
+    assert finished_output(str(out), str(records), identity, 3) is False  # nothing yet
+    out.write_text("a\nb\nc\n")
+    records.write_text("{}\n{}\n{}\n")
+    with pytest.raises(UsageError, match="has no record of the run"):
+        finished_output(str(out), str(records), identity, 3)
+    write_settings(out, identity, {})
+    assert finished_output(str(out), str(records), identity, 3) is True
+    assert finished_output(str(out), None, identity, 3) is True
+    with pytest.raises(UsageError, match=r"\(processes 2 -> 3\)"):
+        finished_output(str(out), str(records), {**identity, "processes": 3}, 3)
+    records.write_text("{}\n")
+    with pytest.raises(UsageError, match="holds fewer lines than the 3 of this run"):
+        finished_output(str(out), str(records), identity, 3)
 
 
 def _torchrun(args: list[str], script: str | None = None, **env) -> subprocess.CompletedProcess:

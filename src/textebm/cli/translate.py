@@ -23,11 +23,11 @@ from textebm.cli.train import add_config_arguments
 from textebm.cli.translate_resume import (
     Part,
     check_done,
-    check_identity,
+    finished_output,
+    kept_output,
     part_path,
     part_paths,
     read_part,
-    read_settings,
     run_identity,
     settings_path,
     write_part,
@@ -130,7 +130,9 @@ def _run_alone(args: argparse.Namespace, config: TranslateConfig, lines: list[st
         identity = run_identity(config, lines, shard, processes=1)
     if args.resume:
         size = len(selected_lines(len(lines), config, shard))
-        texts, records = _resumed(args, identity, size, config.batch_sentences)
+        texts, records = kept_output(
+            args.output, args.records, identity, size, config.batch_sentences
+        )
     else:
         texts, records = [], []
     writer = _Writer(args, config, lines, identity, texts, records)
@@ -149,35 +151,6 @@ def _run_alone(args: argparse.Namespace, config: TranslateConfig, lines: list[st
         print(f"textebm translate: {args.output} is complete already", file=sys.stderr)
     _summary(done)
     return 0
-
-
-def _resumed(args, identity: dict, size: int, batch: int) -> tuple[list[str], list[str]]:
-    """The lines of an earlier run's output (and records) to keep, checked to be this run's."""
-    from textebm.data.files import read_lines
-    from textebm.errors import UsageError
-
-    parts = part_paths(args.output)
-    if parts:
-        raise UsageError(
-            f"--resume: {parts[0].name} holds the progress of an interrupted run on several "
-            "processes: resume it under as many (torchrun), or delete the part files to start "
-            "afresh"
-        )
-    output = Path(args.output)
-    texts = read_lines(output) if output.is_file() else []
-    records: list[str] = []
-    if args.records:
-        path = Path(args.records)
-        records = read_lines(path) if path.is_file() else []
-        if len(records) != len(texts):
-            raise UsageError(
-                f"--resume: {args.output} holds {len(texts)} lines but {args.records} "
-                f"{len(records)}: they are not from one run; restart without --resume"
-            )
-    if texts:
-        check_identity(read_settings(output), identity, args.output)
-        check_done(len(texts), size, batch, args.output)
-    return texts, records
 
 
 class _Writer:
@@ -259,7 +232,11 @@ def _run_across(args, config, lines, processes) -> None:
             part = read_part(path, identity)
             check_done(len(part.texts), len(mine), config.batch_sentences, str(path))
             if processes.is_main:
-                finished = _finished(args, whole, len(selected_lines(len(lines), config)))
+                size = len(selected_lines(len(lines), config))
+                try:
+                    finished = finished_output(args.output, args.records, whole, size)
+                except UsageError as error:  # judged below, only if no process has a part
+                    finished = str(error)
         else:
             path.unlink(missing_ok=True)  # a stale part of an earlier run must not be resumed
     except UsageError as error:
@@ -302,30 +279,6 @@ def _run_across(args, config, lines, processes) -> None:
     if processes.is_main:
         for stale in part_paths(args.output):
             stale.unlink(missing_ok=True)
-
-
-def _finished(args, identity: dict, size: int) -> bool | str:
-    """Rank 0's reading of the output when no process has a part: False (nothing there: start
-    afresh), True (complete, by this run's settings), or the message of a problem."""
-    from textebm.data.files import read_lines
-    from textebm.errors import UsageError
-
-    output = Path(args.output)
-    texts = read_lines(output) if output.is_file() else []
-    if not texts:
-        return False
-    try:
-        check_identity(read_settings(output), identity, args.output)
-    except UsageError as error:
-        return str(error)
-    records = Path(args.records) if args.records else None
-    kept = len(read_lines(records)) if records and records.is_file() else 0
-    if len(texts) != size or (records is not None and kept != size):
-        return (
-            f"--resume: {args.output} (or --records) holds fewer lines than the {size} of this "
-            "run, and no process has a part file to continue; start afresh without --resume"
-        )
-    return True
 
 
 def _records(batch, lines: list[str]) -> list[str]:

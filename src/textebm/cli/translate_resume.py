@@ -130,6 +130,54 @@ def check_done(done: int, size: int, batch: int, what: str) -> None:
         )
 
 
+def kept_output(
+    output: str, records: str | None, identity: dict, size: int, batch: int
+) -> tuple[list[str], list[str]]:
+    """One process's --resume: the lines of `output` (and `records`) to keep, checked to be
+    this run's (`identity`; `size` lines to translate in batches of `batch`)."""
+    from textebm.data.files import read_lines
+
+    parts = part_paths(output)
+    if parts:
+        raise UsageError(
+            f"--resume: {parts[0].name} holds the progress of an interrupted run on several "
+            "processes: resume it under as many (torchrun), or delete the part files to start "
+            "afresh"
+        )
+    texts = read_lines(output) if Path(output).is_file() else []
+    kept: list[str] = []
+    if records:
+        kept = read_lines(records) if Path(records).is_file() else []
+        if len(kept) != len(texts):
+            raise UsageError(
+                f"--resume: {output} holds {len(texts)} lines but {records} {len(kept)}: they "
+                "are not from one run; restart without --resume"
+            )
+    if texts:
+        check_identity(read_settings(output), identity, output)
+        check_done(len(texts), size, batch, output)
+    return texts, kept
+
+
+def finished_output(output: str, records: str | None, identity: dict, size: int) -> bool:
+    """A --resume on several processes where none has a part: whether `output` (and `records`)
+    hold this run's `size` lines, complete (True), or nothing (False: start afresh); anything
+    else is a UsageError (a merged output is written whole or not at all)."""
+    from textebm.data.files import read_lines
+
+    texts = read_lines(output) if Path(output).is_file() else []
+    if not texts:
+        return False
+    check_identity(read_settings(output), identity, output)
+    kept = len(read_lines(records)) if records and Path(records).is_file() else 0
+    if len(texts) != size or (records and kept != size):
+        raise UsageError(
+            f"--resume: {output} (or --records) holds fewer lines than the {size} of this run, "
+            "and no process has a part file to continue; start afresh without --resume"
+        )
+    return True
+
+
 # ---- OUT.run.json
 
 
