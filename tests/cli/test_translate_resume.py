@@ -268,7 +268,11 @@ def _torchrun(args: list[str], script: str | None = None, **env) -> subprocess.C
     command += [script] if script else ["-m", "textebm"]
     environment = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1", **env}
     return subprocess.run(
-        [*command, "translate", *args], env=environment, capture_output=True, text=True
+        [*command, "translate", *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=180,  # a process left waiting for another fails the test instead of hanging it
     )
 
 
@@ -277,8 +281,8 @@ def test_two_processes_killed_then_resumed_write_the_two_shards(
     short_dir, source, tmp_path, capsys
 ):
     """6 lines on 2 processes in batches of 2 (shards 0-2 and 3-5), both killed after their
-    first batch: each part holds that batch, a resume with another seed is refused on both
-    processes and leaves the parts, and the resume with the run's settings writes bitwise what
+    first batch: each part holds that batch; a resume where one part is another run's stops with a
+    message and leaves the parts; the resume with the run's settings writes bitwise what
     the two one-process --shard runs write (records too, but for the seconds)."""
     out, records = tmp_path / "two.txt", tmp_path / "two.jsonl"
     args = ["--model", str(short_dir), *COMMON, "--sampler", "mh", str(source)]
@@ -290,9 +294,13 @@ def test_two_processes_killed_then_resumed_write_the_two_shards(
     assert [len(part["texts"]) for part in saved] == [2, 2]
     assert [json.loads(r)["line"] for part in saved for r in part["records"]] == [0, 1, 3, 4]
 
-    refused = _torchrun([*args, "--resume", "--seed", "2"])
-    assert refused.returncode != 0 and "--seed 1 -> 2" in refused.stderr
-    assert [json.loads(path.read_text()) for path in parts] == saved
+    # one process finds a part of another run: the resume stops with its message, parts kept
+    intact = parts[1].read_text()
+    parts[1].write_text(intact.replace('"seed": 1', '"seed": 2'))
+    refused = _torchrun([*args, "--resume"])
+    assert refused.returncode != 0 and "(--seed 2 -> 1)" in refused.stderr
+    assert json.loads(parts[0].read_text()) == saved[0]
+    parts[1].write_text(intact)
 
     resumed = _torchrun([*args, "--resume"])
     assert resumed.returncode == 0, resumed.stderr[-2000:]
