@@ -19,6 +19,7 @@ from tests.samplers.translate_models import build_short_cmlm
 from textebm.cli.main import main
 from textebm.cli.translate_resume import (
     Part,
+    check_other_parts,
     differences,
     finished_output,
     part_path,
@@ -186,7 +187,10 @@ def test_one_process_does_not_resume_the_parts_of_several(short_dir, source, tmp
     write_part(part_path(out, Shard(1, 2)), {"format": 1}, Part(["x"], ["{}"]))
     assert _translate(short_dir, source, out, "--resume") == 2
     err = capsys.readouterr().err
-    assert "out.txt.part-1-of-2.json holds the progress of an interrupted run on several" in err
+    assert "out.txt.part-1-of-2.json holds the progress of an interrupted run on 2 processes" in err
+    check_other_parts(str(out), 2)  # a resume on 2 processes continues them
+    with pytest.raises(UsageError, match="resume it on 2 \\(torchrun --nproc-per-node 2\\)"):
+        check_other_parts(str(out), 3)
     assert _translate(short_dir, source, out) == 0  # a fresh run clears them
     assert not list(tmp_path.glob("out.txt.part-*"))
 

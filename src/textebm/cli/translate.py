@@ -23,6 +23,7 @@ from textebm.cli.train import add_config_arguments
 from textebm.cli.translate_resume import (
     Part,
     check_done,
+    check_other_parts,
     finished_output,
     kept_output,
     part_path,
@@ -232,6 +233,7 @@ def _run_across(args, config, lines, processes) -> None:
             part = read_part(path, identity)
             check_done(len(part.texts), len(mine), config.batch_sentences, str(path))
             if processes.is_main:
+                check_other_parts(args.output, processes.world)
                 size = len(selected_lines(len(lines), config))
                 try:
                     finished = finished_output(args.output, args.records, whole, size)

@@ -137,13 +137,7 @@ def kept_output(
     this run's (`identity`; `size` lines to translate in batches of `batch`)."""
     from textebm.data.files import read_lines
 
-    parts = part_paths(output)
-    if parts:
-        raise UsageError(
-            f"--resume: {parts[0].name} holds the progress of an interrupted run on several "
-            "processes: resume it under as many (torchrun), or delete the part files to start "
-            "afresh"
-        )
+    check_other_parts(output, 1)
     texts = read_lines(output) if Path(output).is_file() else []
     kept: list[str] = []
     if records:
@@ -157,6 +151,19 @@ def kept_output(
         check_identity(read_settings(output), identity, output)
         check_done(len(texts), size, batch, output)
     return texts, kept
+
+
+def check_other_parts(output: str, processes: int) -> None:
+    """A --resume on `processes` processes refuses to pass over the parts of a run on another
+    number of them (it would start afresh and drop their progress)."""
+    for path in part_paths(output):
+        world = int(path.name.rsplit("-of-", 1)[1].removesuffix(".json"))
+        if world != processes:
+            raise UsageError(
+                f"--resume: {path.name} holds the progress of an interrupted run on {world} "
+                f"processes, not {processes}: resume it on {world} (torchrun --nproc-per-node "
+                f"{world}), or delete its part files to start afresh"
+            )
 
 
 def finished_output(output: str, records: str | None, identity: dict, size: int) -> bool:

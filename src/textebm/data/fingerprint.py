@@ -6,8 +6,9 @@
 A model folder is fingerprinted by the contents of the files `from_pretrained` reads from it
 (config, weights, tokenizer), not by their paths or times: a copied or moved model matches, a
 retrained one does not, and a training run's logs and checkpoints beside the final model
-(metrics.jsonl, checkpoints/) can change without changing the fingerprint. Hashing costs about a
-second per GB, little beside loading the same bytes as a model.
+(metrics.jsonl, checkpoints/) can change without changing the fingerprint. Hashing costs under a
+second per GB (0.16 s for 200 MB on the 2-core dev machine), little beside loading the same bytes
+as a model.
 """
 
 from __future__ import annotations
