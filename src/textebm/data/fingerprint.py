@@ -17,6 +17,8 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
+from textebm.errors import UsageError
+
 # The files of a saved model and tokenizer that change what loading it gives (Hugging Face's
 # names); any other file in the folder is not read by `from_pretrained`.
 _MODEL_FILES = (
@@ -56,7 +58,10 @@ def model_fingerprint(model: str) -> dict[str, str]:
         for path in folder.iterdir()
         if path.is_file() and (path.name in _MODEL_FILES or path.name.endswith(_MODEL_SUFFIXES))
     )
-    return {path.name: file_digest(path) for path in files}
+    try:
+        return {path.name: file_digest(path) for path in files}
+    except OSError as error:  # unreadable weights: the loader would fail too, but later
+        raise UsageError(f"cannot read model {model}: {error}") from None
 
 
 def lines_fingerprint(lines: Sequence[str]) -> str:
