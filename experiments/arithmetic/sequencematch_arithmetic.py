@@ -68,6 +68,12 @@ def main() -> None:
     parser.add_argument("--bc-warmup", type=int, default=40, help="SM runs: BC-only steps first")
     parser.add_argument("--bc-weight", type=float, default=0.5, help="alpha after the warm-up")
     parser.add_argument("--gamma", type=float, default=0.8, help="about 1 - 1/(answer actions)")
+    parser.add_argument(
+        "--square-weight",
+        type=float,
+        default=0.5,
+        help="SM runs: w of E_data[r^2] + E_model[r^2] (the SM folders are named -wW unless 0.5)",
+    )
     parser.add_argument("--sample-every", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
@@ -140,6 +146,8 @@ def main() -> None:
     for noise in noises:
         for method in ("bc", "sm"):
             name = f"{method}-noise{noise:g}"
+            if method == "sm" and args.square_weight != 0.5:
+                name += f"-w{args.square_weight:g}"
             folder = run / name
             models[name] = folder
             if done(folder):
@@ -150,16 +158,23 @@ def main() -> None:
                 "train", "sequencematch", *finetune, "--noise-rate", str(noise),
                 "--bc-warmup-steps", str(warmup), "--bc-weight", str(args.bc_weight),
                 "--gamma", str(args.gamma), "--sample-every", str(args.sample_every),
+                "--square-weight", str(args.square_weight),
                 "--output", str(folder), "--overwrite",
             )  # fmt: skip
 
-    # 4. exact match on the held-out test problems, and the cost of training
+    # 4. exact match on the held-out test problems, and the cost of training. Greedy decoding
+    # bans a token where a backspace deleted it (exact_match's default): plain greedy decoding
+    # loops on every backspace (a Markov policy returns to a state it leaves the same way), so
+    # it is scored too, for the answers that never end.
     test_problems = read_problems(run / "test.tsv")
     results: dict[str, dict] = {}
     for name, folder in models.items():
         model = AutoModelForCausalLM.from_pretrained(folder)
         tok = AutoTokenizer.from_pretrained(folder)
         scored = exact_match(model, tok, test_problems, torch.Generator().manual_seed(args.seed))
+        plain = exact_match(
+            model, tok, test_problems, torch.Generator().manual_seed(args.seed), ban_deleted=False
+        )
         records = read_metrics(folder)
         after = args.bc_warmup if name.startswith("sm-") else 0
         results[name] = {
@@ -167,6 +182,12 @@ def main() -> None:
             "right": sum(scored.right),
             "backspaces": sum(scored.backspaces),
             "answers_with_backspace": sum(b > 0 for b in scored.backspaces),
+            "not_ended": sum(not e for e in scored.ended),
+            "plain_greedy": {
+                "exact_match": plain.accuracy,
+                "backspaces": sum(plain.backspaces),
+                "not_ended": sum(not e for e in plain.ended),
+            },
             "tokens_per_second": data_tokens_per_second(records, after_step=after),
             "validation": last_validation(records),
             "seconds": seconds.get(name),
@@ -178,22 +199,28 @@ def main() -> None:
         say(
             f"{name}: exact match {scored.accuracy:.3f} ({sum(scored.right)}/{len(test_problems)}"
             f"), {sum(scored.backspaces)} backspaces in "
-            f"{results[name]['answers_with_backspace']} answers; "
+            f"{results[name]['answers_with_backspace']} answers, "
+            f"{results[name]['not_ended']} not ended; plain greedy (deleted tokens not banned): "
+            f"{plain.accuracy:.3f}, {sum(not e for e in plain.ended)} not ended; "
             f"{results[name]['tokens_per_second']:.0f} data tokens/s"
         )
 
     # the table
     rows = [
         "| noise | MLE (clm, no fine-tuning) | MLE + <bkspc> (BC only) | SequenceMatch-chi^2 "
-        "| backspaces BC / SM | data tokens/s BC / SM | cost ratio SM/BC (s per token) |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| backspaces BC / SM | not ended BC / SM (plain greedy) "
+        "| data tokens/s BC / SM | cost ratio SM/BC (s per token) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    suffix = f"-w{args.square_weight:g}" if args.square_weight != 0.5 else ""
     for noise in noises:
-        bc, sm = results[f"bc-noise{noise:g}"], results[f"sm-noise{noise:g}"]
+        bc, sm = results[f"bc-noise{noise:g}"], results[f"sm-noise{noise:g}{suffix}"]
         ratio = bc["tokens_per_second"] / sm["tokens_per_second"]
         rows.append(
             f"| {noise:g} | {results['mle']['exact_match']:.3f} | {bc['exact_match']:.3f} | "
             f"{sm['exact_match']:.3f} | {bc['backspaces']} / {sm['backspaces']} | "
+            f"{bc['not_ended']} / {sm['not_ended']} ({bc['plain_greedy']['not_ended']} / "
+            f"{sm['plain_greedy']['not_ended']}) | "
             f"{bc['tokens_per_second']:.0f} / {sm['tokens_per_second']:.0f} | {ratio:.2f} |"
         )
     wall = time.perf_counter() - started

@@ -72,6 +72,29 @@ def test_backspace_off_and_a_model_without_one(bk_dir, clm_dir, prompts, tmp_pat
     assert all(r["n_backspaces"] == 0 for r in plain) and "backspaces" not in stdout
 
 
+def test_greedy_ban_deleted_flag(bk_dir, prompts, tmp_path, capsys):
+    """--temperature 0: plain greedy repeats a deleted token in the state it left; with
+    --ban-deleted no token is written again where a backspace deleted it."""
+    greedy = ("--temperature", "0", "--samples-per-prompt", "1")
+    plain, _ = _generate(bk_dir, prompts, tmp_path / "plain.jsonl", capsys, *greedy)
+    banned, _ = _generate(bk_dir, prompts, tmp_path / "ban.jsonl", capsys, *greedy, "--ban-deleted")
+
+    def redraws(actions: list[str]) -> int:
+        live, deleted, count = [], {}, 0
+        for action in actions:
+            count += action in deleted.get(tuple(live), ())
+            if action == BKSPC_TOKEN:
+                gone = live.pop()
+                deleted.setdefault(tuple(live), set()).add(gone)
+            else:
+                live.append(action)
+        return count
+
+    assert sum(redraws(r["actions"]) for r in plain) > 0  # the loop
+    assert sum(redraws(r["actions"]) for r in banned) == 0
+    assert sum(r["n_backspaces"] for r in banned) > 0
+
+
 def test_one_prompt_to_standard_output(clm_dir, capsys):
     args = ["generate", "--model", str(clm_dir), "--prompt", "", "--max-new-tokens", "3"]
     code, stdout, err = run_main(args, capsys)

@@ -161,3 +161,32 @@ def test_padding_rows_attend_to_themselves_only():
     mask = layout.attention_mask(torch.float16)
     assert mask.shape == (2, 1, 6, 6) and mask.dtype == torch.float16
     assert float(mask.min()) == torch.finfo(torch.float16).min and float(mask.max()) == 0
+
+
+@torch.no_grad()
+def test_a_backspace_is_rewarded_against_the_value_of_the_state_after_deletion(
+    model_and_backspace,
+):
+    """Prompt `p q`, actions `A B <bk> C eos`: s_2 = p q A B, and the backspace (action 2) leads
+    to s_3 = p q A, NOT to s_2 + <bk>. Through the layout and `read_steps`, its reward is
+    r_2 = l(<bk> | p q A B) - g V(p q A) and its V-term V(p q A B) - g V(p q A), with every
+    logit computed by a pass over that state's tokens alone; s_3's logits are s_1's."""
+    from textebm.objectives.sequencematch import implicit_reward, read_steps
+
+    model, bk = model_and_backspace
+    eos, gamma = 3, 0.9
+    prompt, actions = [2, 5], [7, 8, bk, 9, eos]
+    layout = layout_actions([prompt], [actions], bk, pad=0)
+    states = layout.state_logits(model(**layout.model_inputs(torch.float32)).logits).float()
+    states[:, 0, bk] = -torch.inf  # nothing to delete in s_0 (as the recipe masks it)
+    steps = read_steps(states, layout.actions, layout.action_mask, torch.tensor([True]), eos)
+    alone = each_state_alone(model, [[2, 5, 7, 8], [2, 5, 7], [2, 5, 7, 8, bk]]).float()
+    v_after = float(alone[1].logsumexp(0))
+    expected_r = float(alone[0, bk]) - gamma * v_after
+    assert float(implicit_reward(steps, gamma)[0, 2]) == pytest.approx(expected_r, abs=1e-4)
+    assert float(steps.next_value[0, 2]) == pytest.approx(v_after, abs=1e-4)
+    assert float(steps.value[0, 2]) == pytest.approx(float(alone[0].logsumexp(0)), abs=1e-4)
+    torch.testing.assert_close(states[0, 3], states[0, 1], atol=1e-4, rtol=1e-4)
+    # The next state is not "s_2 followed by a <bk> token" (what a plain causal pass would read).
+    wrong = float(alone[2].logsumexp(0))
+    assert abs(wrong - v_after) > 1e-2

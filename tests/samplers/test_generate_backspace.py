@@ -3,6 +3,8 @@ never deleted, seeded, on GPT-2- and Llama-shaped tiny models."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 import torch
 
@@ -140,3 +142,73 @@ def test_banned_tokens_are_never_drawn(bk_model):
     out = _run((model, tokenizer, None), seed=2, banned_token_ids=[bk], max_new_tokens=24)
     assert int(out.n_backspaces.sum()) == 0 and not (out.tokens == bk).any()
     assert (out.model_log_probs > -1e9).all()  # the drawn tokens keep finite probabilities
+
+
+@contextmanager
+def boosted_backspace(bk_model, factor: float):
+    """The model with its <bkspc> output row scaled by `factor` (restored afterwards)."""
+    model, _, bk = bk_model
+    weight = model.get_output_embeddings().weight
+    saved = weight[bk].clone()
+    with torch.no_grad():
+        weight[bk] *= factor
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            weight[bk] = saved
+
+
+def _replay_bans(actions: list[int], bk: int, eos: int) -> tuple[list, int]:
+    """(state, action) pairs of an action list (states as the live new tokens) and how many
+    actions were drawn under a ban; asserts that no action redraws a token a backspace deleted
+    from the same state."""
+    live: list[int] = []
+    deleted: dict[tuple[int, ...], set[int]] = {}
+    pairs, under_ban = [], 0
+    for action in actions:
+        state = tuple(live)
+        assert action not in deleted.get(state, set()), (state, action)
+        under_ban += bool(deleted.get(state))
+        pairs.append((state, action))
+        if action == bk:
+            gone = live.pop()
+            deleted.setdefault(tuple(live), set()).add(gone)
+        elif action != eos:
+            live.append(action)
+    return pairs, under_ban
+
+
+def test_greedy_with_ban_deleted_never_revisits_a_state_action_pair(bk_model):
+    """The dominant-backspace model of the test above: plain greedy decoding repeats its first
+    (state, action) pairs forever; with ban_deleted each return to the prompt tries a new token
+    (the next in the model's ranking), so no pair repeats. The recorded p stays the model's own
+    policy (the ban acts on the draw only)."""
+    _, tokenizer, bk = bk_model
+    eos = tokenizer.eos_token_id
+    with boosted_backspace(bk_model, 50.0):
+        banned = _run(bk_model, temperature=0, max_new_tokens=9, ban_deleted=True)
+        plain = _run(bk_model, temperature=0, max_new_tokens=9)
+    for row in range(len(PROMPTS)):
+        loop, _ = _replay_bans(plain.tokens[row, :2].tolist(), bk, eos)
+        actions = plain.tokens[row, : plain.lengths[row]].tolist()
+        assert actions == [loop[0][1], bk] * 4 + [loop[0][1]]  # the loop
+        actions = banned.tokens[row, : banned.lengths[row]].tolist()
+        pairs, under_ban = _replay_bans(actions, bk, eos)
+        assert len(set(pairs)) == len(pairs) and under_ban >= 1
+        assert actions[:2] == [loop[0][1], bk]
+        # Tokens written at the prompt: distinct, in the model's order (p falls at each one).
+        at_prompt = [t for t, (state, action) in enumerate(pairs) if not state]
+        assert len(at_prompt) >= 2
+        assert (banned.model_log_probs[row, at_prompt].diff() < 0).all()
+
+
+def test_sampling_with_ban_deleted_never_redraws_a_deleted_token(bk_model):
+    _, tokenizer, bk = bk_model
+    with boosted_backspace(bk_model, 1.5):
+        out = _run(bk_model, seed=4, max_new_tokens=30, ban_deleted=True)
+    under_ban = 0
+    for row in range(len(PROMPTS)):
+        actions = out.tokens[row, : out.lengths[row]].tolist()
+        under_ban += _replay_bans(actions, bk, tokenizer.eos_token_id)[1]
+    assert under_ban >= 10  # the rule was exercised

@@ -4,6 +4,11 @@
 Each question is continued from `bos question` (as `textebm generate` does), greedily by default,
 with the model's `<bkspc>` applied as it samples; a problem is right when the model ended its
 answer (eos) and the final text, backspaces applied, equals the answer with spaces ignored.
+
+Greedy decoding bans, by default, a token in the state a backspace deleted it from
+(`generate`'s `ban_deleted`): without it any greedy backspace returns to a state that greedy
+leaves the same way, and the answer loops `y <bkspc> y <bkspc> ...` until the action limit.
+`ended` counts the answers that reached eos, so loops show up as answers that did not.
 """
 
 from __future__ import annotations
@@ -23,12 +28,14 @@ from textebm.samplers.generate import generate, prompt_ids
 
 @dataclass
 class ExactMatch:
-    """accuracy: share of problems right; right, answers, backspaces: per problem."""
+    """accuracy: share of problems right; right, answers, backspaces, ended (reached eos): per
+    problem."""
 
     accuracy: float
     right: list[bool]
     answers: list[str]
     backspaces: list[int]
+    ended: list[bool]
 
 
 def _squash(text: str) -> str:
@@ -46,20 +53,24 @@ def exact_match(
     max_new_tokens: int | None = None,
     backspace: bool = True,
     batch_size: int = 64,
+    ban_deleted: bool | None = None,
 ) -> ExactMatch:
     """Answer each question with `model` and compare with the answer (see the module notes).
 
     temperature: 0 decodes greedily; max_new_tokens: actions per answer, by default three times
     the longest answer's tokens plus two (room for backspaces and eos); backspace: let a model
-    with `<bkspc>` use it (False bans it).
+    with `<bkspc>` use it (False bans it); ban_deleted: never redraw a token in the state a
+    backspace deleted it from (default: with greedy decoding only; module notes).
     """
+    if ban_deleted is None:
+        ban_deleted = temperature == 0
     _, eos = causal_specials(tokenizer)
     token = backspace_id(tokenizer)
     answers = tokenizer([p.answer for p in problems], add_special_tokens=False)["input_ids"]
     if max_new_tokens is None:
         max_new_tokens = 3 * max(map(len, answers)) + 2
     prompts = prompt_ids(tokenizer, [p.question for p in problems])
-    right, texts, backspaces = [], [], []
+    right, texts, backspaces, ended_all = [], [], [], []
     model.eval()
     for start in range(0, len(problems), batch_size):
         chunk = slice(start, start + batch_size)
@@ -73,6 +84,7 @@ def exact_match(
             pad_token_id=tokenizer.pad_token_id,
             backspace_token_id=token if backspace else None,
             banned_token_ids=[token] if token is not None and not backspace else None,
+            ban_deleted=ban_deleted,
         )
         decoded = [tokenizer.decode(ids, skip_special_tokens=True) for ids in sampled.token_lists()]
         for problem, text, ended in zip(
@@ -81,4 +93,5 @@ def exact_match(
             right.append(ended and _squash(text) == _squash(problem.answer))
             texts.append(text)
         backspaces += sampled.n_backspaces.tolist()
-    return ExactMatch(sum(right) / len(right), right, texts, backspaces)
+        ended_all += sampled.finished.tolist()
+    return ExactMatch(sum(right) / len(right), right, texts, backspaces, ended_all)

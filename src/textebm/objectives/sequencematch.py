@@ -72,6 +72,18 @@ ended data sequence has the same discounted log-likelihood sum_t gamma^t log pi_
 from pi_data by O(w) (a free logit table on a depth-2 tree: 0.05 in probability at w = 1/2,
 0.007 at w = 0.05), and a smaller w weighs the divergence more.
 
+**Backspace loops (issue 13).** With `<bkspc>` the MDP has cycles (s -> s + y -> s), and the
+entropy term pays for them: where the data do not pin a step, E_model[r^2] drives r to 0, i.e.
+log pi(a|s) to gamma V(s') - V(s); for a backspace s + y -> s that is gamma V(s) - V(s + y), and
+the soft value V(s) holds the entropy still to come in s, so deleting an uncertain token and
+drawing it again earns its entropy twice at no reward cost. The chi^2 rewards are worth about
+1 / (2 w) nats against that unit-temperature entropy, so at w = 1/2 the optimum backspaces far
+above the data's rate where the last token was uncertain (a weak model's every token):
+`eval.backspace_toy` reproduces it on a logit table (pi(<bkspc>) 0.45 against the data's 0.09,
+the push coming from "model_square") and a smaller w removes it (0.15 at w = 0.05); on the
+arithmetic task w = 0.05 brings the backspaces back to behavioural cloning's. Greedy decoding
+then turns any backspace into an endless loop (`samplers.generate`'s `ban_deleted` notes).
+
 **Masking.** Inserted noise tokens are not the expert's actions: at them (`imitate` False) the
 data terms phi(r), r, r^2 and behavioural cloning are dropped, and kept at the `<bkspc>` that
 follows. In the f-divergence form on the data alone the V-term is dropped at the noise steps too,

@@ -41,7 +41,9 @@ class SequenceMatchConfig(TrainConfig):
     square_weight: float = option(
         0.5,
         "weight w of E_data[r^2] + E_model[r^2] in the chi2 loss (1/2: exactly "
-        "chi^2(data || mixture) at the optimum)",
+        "chi^2(data || mixture) at the optimum, which weighs it against the policy's entropy "
+        "at 1/(2w): with <bkspc> a large w lets delete-and-redraw loops pay; 0.05 keeps the "
+        "backspaces near the data's rate, see objectives.sequencematch)",
         "objective",
     )
     bc_warmup_steps: int = option(

@@ -27,6 +27,17 @@ and masks both the deleted token's slot and that token's old slot out of attenti
 slot sees exactly the keys and values the old one saw and its logits are those of the state after
 the deletion. (`DynamicCache.crop` cuts every row of a batch to one length, while rows backspace
 at different steps; masking is the per-row rollback, and costs one forward step like a token.)
+
+Greedy decoding with backspace loops: the policy is Markov in the live tokens, so a `<bkspc>`
+from s + y returns to s exactly (same logits), where the argmax was y, so it writes y again, is
+back in s + y, deletes it again, ... until `max_new_tokens` (`y <bkspc> y <bkspc> ...`): under
+greedy decoding EVERY backspace starts an endless loop, however rarely it is the argmax.
+`ban_deleted` is the decoding rule that follows the model's own correction instead: a token that
+a backspace deleted from state s is banned in s (in q, the distribution drawn from; p stays the
+model's policy) until s itself changes (a token is written at or below its position), so every
+return to s tries a new action and greedy decoding cannot cycle (it can only run out of
+`max_new_tokens`). It never bans eos (which is never deleted) and, with temperature 0, picks
+the argmax among the actions not yet undone in that state.
 """
 
 from __future__ import annotations
@@ -151,6 +162,7 @@ def generate(
     use_cache: bool = True,
     backspace_token_id: int | None = None,
     banned_token_ids: list[int] | None = None,
+    ban_deleted: bool = False,
 ) -> Generation:
     """Continue each prompt until its eos or `max_new_tokens` actions (see the module notes).
 
@@ -166,6 +178,9 @@ def generate(
         to let the model delete its last token; None (default) samples tokens only.
     banned_token_ids: tokens never drawn (logit -inf in p and q), e.g. a backspace model's
         `<bkspc>` when generating without backspaces.
+    ban_deleted: with a backspace token, never redraw a token in the state a backspace deleted
+        it from (module notes; in q only). Recommended for greedy decoding, which loops
+        otherwise.
     """
     config = model.config
     limit = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
@@ -194,6 +209,8 @@ def generate(
     # its last prompt token (it moves when a backspace re-enters that token).
     live_slots: list[list[int]] = [[] for _ in range(batch)]
     prompt_end = [input_ids.shape[1] - 1] * batch
+    # ban_deleted: per row, {live new tokens d: tokens deleted from the state with d of them}.
+    deleted_at: list[dict[int, set[int]]] = [{} for _ in range(batch)]
     new_ids = input_ids  # what the next forward pass must read
     for step in range(max_new_tokens):
         # Padding and deleted slots are masked; position ids count the live tokens only.
@@ -217,11 +234,13 @@ def generate(
                 empty, float("-inf")
             )
         model_log_probs = torch.log_softmax(logits, dim=-1)
+        drawn_from = _ban(logits, deleted_at, live_slots) if ban_deleted else logits
         if temperature == 0:
-            token = logits.argmax(dim=-1)
+            token = drawn_from.argmax(dim=-1)
             sample_log_probs = torch.zeros(batch, device=device)
         else:
-            truncated = torch.log_softmax(truncate_logits(logits / temperature, top_k, top_p), -1)
+            scaled = truncate_logits(drawn_from / temperature, top_k, top_p)
+            truncated = torch.log_softmax(scaled, -1)
             token = torch.multinomial(
                 truncated.exp().to(generator.device), 1, generator=generator
             ).squeeze(1)
@@ -242,9 +261,13 @@ def generate(
             if not live[row]:
                 continue
             if int(token[row]) != backspace_token_id:
+                depth = len(live_slots[row])  # the state changes at this depth: old bans go
+                deleted_at[row] = {d: ban for d, ban in deleted_at[row].items() if d <= depth}
                 live_slots[row].append(new_slot)
                 continue
             deleted = live_slots[row].pop()
+            gone = int(input_ids[row, deleted])
+            deleted_at[row].setdefault(len(live_slots[row]), set()).add(gone)
             last = live_slots[row][-1] if live_slots[row] else prompt_end[row]
             attention_mask[row, [deleted, last]] = 0
             new_ids[row, 0] = input_ids[row, last]  # re-entered, at its own position
@@ -262,6 +285,21 @@ def generate(
         model_log_probs=log_p[:, :steps],
         backspace_token_id=backspace_token_id,
     )
+
+
+def _ban(
+    logits: torch.Tensor, deleted_at: list[dict[int, set[int]]], live_slots: list[list[int]]
+) -> torch.Tensor:
+    """(batch, vocab) logits with -inf at the tokens deleted from each row's current state."""
+    rows, columns = [], []
+    for row, slots in enumerate(live_slots):
+        for token in deleted_at[row].get(len(slots), ()):
+            rows.append(row)
+            columns.append(token)
+    if not rows:
+        return logits
+    where = (torch.tensor(rows, device=logits.device), torch.tensor(columns, device=logits.device))
+    return logits.index_put(where, torch.tensor(-torch.inf, device=logits.device))
 
 
 def generate_texts(

@@ -36,6 +36,13 @@ class GenerateConfig:
         "sampling",
         choices=BACKSPACE_MODES,
     )
+    ban_deleted: bool = option(
+        False,
+        "never redraw a token in the state a <bkspc> deleted it from (greedy decoding with "
+        "backspace loops forever without it: a backspace returns to a state it will leave the "
+        "same way)",
+        "sampling",
+    )
     batch_size: int = option(32, "sequences per batch (changes the draws)", "sampling")
     device: str | None = option(None, "e.g. cpu, cuda:0 (default: best one)", "model")
     output: str = option(

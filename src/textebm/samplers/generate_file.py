@@ -105,6 +105,7 @@ def generate_file(config: GenerateConfig, progress: bool = False) -> dict:
                 top_p=config.top_p,
                 backspace_token_id=bkspc,
                 banned_token_ids=banned,
+                ban_deleted=config.ban_deleted,
             )
             finals = generation.token_lists()
             actions = generation.action_lists(drop_eos=False)
