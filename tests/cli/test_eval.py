@@ -224,7 +224,8 @@ def test_electric_trained_on_the_grammar_prefers_its_sentences(tmp_path, capsys,
 
     The Electric recipe on the grammar, all through the CLI and sized for a test: a two-tower
     cloze noise model trained briefly (`train cloze`, 150 steps, towers 1 x 32), then Electric
-    (`train electric`, the tiny preset's 2 x 64, 300 steps) against it with 20% of a uniform distribution mixed in.
+    (`train electric`, the tiny preset's 2 x 64, 300 steps) against it with 20% of a uniform
+    distribution mixed in.
     Why that noise: a well-trained cloze model almost never draws a token that is impossible in
     its context, so Electric learns slowly what minimal pairs test (experiments/grammar/README.md),
     and a uniform noise alone teaches it only to spot gross misfits. Held-out grammatical sentences
