@@ -130,6 +130,7 @@ def test_sentence_pairs(files, wordlevel_dir, tmp_path):
         ({"-o": "{folder}"}, "is a folder"),
         ({"-o": "{train}"}, "is the input"),
         ({"--tokenizer": "{wordpiece}"}, "another vocabulary"),
+        ({"--dataset": "{folder}"}, "pass one of --train FILE and --dataset NAME"),
     ],
 )
 def test_bad_input_is_one_line(

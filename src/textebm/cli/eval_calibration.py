@@ -23,8 +23,21 @@ def register_calibration(eval_subparsers: argparse._SubParsersAction) -> None:
         "sharp-hidden (-max f).",
     )
     parser.add_argument("--model", required=True, help="folder (or hub id) of a classifier")
-    parser.add_argument("--data", required=True, help="labelled TSV to report on (.gz read too)")
-    parser.add_argument("--fit", help="labelled TSV to fit the temperature on (e.g. all of dev)")
+    parser.add_argument(
+        "--data",
+        required=True,
+        help="labelled TSV to report on (.gz read too); with --dataset, the split to report on",
+    )
+    parser.add_argument(
+        "--fit",
+        help="labelled TSV to fit the temperature on (e.g. all of dev); with --dataset, a split",
+    )
+    parser.add_argument(
+        "--dataset",
+        metavar="NAME",
+        help="a labelled Hugging Face dataset (hub name, or a folder written by save_to_disk): "
+        "--data and --fit then name its splits (e.g. --data test --fit validation)",
+    )
     parser.add_argument("--ood", help="out-of-distribution sentences, one a line")
     parser.add_argument("-o", "--output", required=True, help="report folder (created if missing)")
     parser.add_argument("--text-column", default="sentence", help="default: sentence")
@@ -62,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         output_dir=args.output,
         fit=args.fit,
         ood=args.ood,
+        dataset=args.dataset,
         text_column=args.text_column,
         text_pair_column=args.text_pair_column,
         label_column=args.label_column,

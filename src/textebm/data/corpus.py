@@ -89,6 +89,12 @@ def _load_dataset(name: str, split: str | None):
         raise UsageError(f"cannot load dataset {name!r}: {reason}{hint}") from None
 
 
+def load_dataset_split(name: str, split: str):
+    """One split of a Hugging Face dataset (hub name or a `save_to_disk` folder), as a
+    `datasets.Dataset`; a one-line UsageError if it cannot be loaded or has no such split."""
+    return _load_dataset(name, split)
+
+
 def dataset_splits(name: str) -> list[str]:
     """The split names of a Hugging Face dataset (name or local folder)."""
     loaded = _load_dataset(name, None)

@@ -1,9 +1,15 @@
-"""Labelled text for classifiers: GLUE-style TSV files, single sentences or sentence pairs.
+"""Labelled text for classifiers: GLUE-style TSV files or Hugging Face datasets, single
+sentences or sentence pairs.
 
 A file has a header row naming its columns (defaults `sentence` and `label`, as in GLUE's SST-2);
 `.gz` is read transparently and a UTF-8 byte-order mark is tolerated (`read_lines`). Labels are
 the integers 0..C-1, or the names given in `label_names` (label i is `label_names[i]`); any
 other value, in any file, is an unknown label and stops the read with a one-line error.
+
+A dataset split (`read_labelled_dataset`) is read by the same columns and the same rule, with one
+addition: a `ClassLabel` column (GLUE's on the hub) holds integers that name classes, so without
+`label_names` its integers are the labels (C = its number of classes; -1, an unlabelled row, is
+an unknown label), and with `label_names` each class is matched by its name.
 """
 
 from __future__ import annotations
@@ -102,6 +108,81 @@ def read_labelled(
     if not examples:
         raise UsageError(f"{path} holds no rows below its header")
     return examples
+
+
+def class_label_names(dataset, column: str) -> list[str] | None:
+    """The class names of a `datasets.ClassLabel` column, or None for any other column."""
+    import datasets
+
+    feature = dataset.features.get(column)
+    return list(feature.names) if isinstance(feature, datasets.ClassLabel) else None
+
+
+def read_labelled_dataset(
+    name: str,
+    split: str,
+    text_column: str = "sentence",
+    label_column: str = "label",
+    text_pair_column: str | None = None,
+    label_names: Sequence[str] | None = None,
+    num_labels: int | None = None,
+) -> list[LabelledExample]:
+    """The rows of one split of a Hugging Face dataset (hub name or `save_to_disk` folder), in
+    order, by the columns and label rule of `read_labelled` (see the module notes on ClassLabel).
+
+    Raises UsageError for a missing dataset, split or column, an empty text, or an unknown label
+    (naming the dataset, split and 1-based row).
+    """
+    from textebm.data.corpus import load_dataset_split
+
+    dataset = load_dataset_split(name, split)
+    source = f"dataset {name!r} split {split!r}"
+    wanted = {"--text-column": text_column, "--label-column": label_column}
+    if text_pair_column is not None:
+        wanted["--text-pair-column"] = text_pair_column
+    for flag, column in wanted.items():
+        if column not in dataset.column_names:
+            raise UsageError(
+                f"{source} has no column {column!r} ({flag}); its columns are "
+                f"{dataset.column_names}"
+            )
+    classes = class_label_names(dataset, label_column)
+    texts = dataset[text_column]
+    pairs = None if text_pair_column is None else dataset[text_pair_column]
+    examples = []
+    for row, (text, value) in enumerate(zip(texts, dataset[label_column], strict=True)):
+        where = f"{source}: row {row + 1}"
+        pair = None if pairs is None else pairs[row]
+        if not _filled(text) or (pairs is not None and not _filled(pair)):
+            raise UsageError(f"{where} has an empty text")
+        if classes is not None:
+            if not isinstance(value, int) or not 0 <= value < len(classes):
+                raise UsageError(
+                    f"{where}: unknown label {value!r}: the column's classes are "
+                    f"0..{len(classes) - 1} ({', '.join(classes)})"
+                )
+            if label_names is not None:
+                value = classes[value]  # matched by name below
+        label = label_index(str(value), label_names, num_labels, where)
+        examples.append(LabelledExample(str(text), label, None if pair is None else str(pair)))
+    if not examples:
+        raise UsageError(f"{source} holds no rows")
+    return examples
+
+
+def _filled(text) -> bool:
+    return text is not None and bool(str(text).strip())
+
+
+def read_labelled_from(
+    file: str | Path | None, dataset: str | None, split: str, **columns
+) -> list[LabelledExample]:
+    """Labelled rows from a TSV `file`, or, without one, from `split` of `dataset`."""
+    if file is not None:
+        return read_labelled(file, **columns)
+    if dataset is None:
+        raise ValueError("read_labelled_from needs a file or a dataset")
+    return read_labelled_dataset(dataset, split, **columns)
 
 
 def count_labels(examples: Sequence[LabelledExample], label_names: Sequence[str] | None) -> int:

@@ -40,7 +40,9 @@ class CalibrationConfig:
     """What `textebm eval calibration` measures; its flags carry the same names."""
 
     model: str = field(metadata={"help": "folder (or hub id) of a sequence classifier"})
-    data: str = field(metadata={"help": "labelled TSV to report on"})
+    data: str = field(
+        metadata={"help": "labelled TSV to report on; with `dataset`, the name of its split"}
+    )
     output_dir: str = field(metadata={"help": "report folder (created if missing)"})
     fit: str | None = field(
         default=None,
@@ -48,6 +50,13 @@ class CalibrationConfig:
     )
     ood: str | None = field(
         default=None, metadata={"help": "out-of-distribution sentences, one a line"}
+    )
+    dataset: str | None = field(
+        default=None,
+        metadata={
+            "help": "a labelled Hugging Face dataset (hub name or save_to_disk folder): `data` "
+            "and `fit` then name its splits"
+        },
     )
     text_column: str = "sentence"
     text_pair_column: str | None = None
@@ -252,7 +261,7 @@ def calibration_report(config: CalibrationConfig) -> dict:
     """Load the classifier and data, measure, and write summary.json and the reliability PNGs
     into config.output_dir. Returns the summary."""
     from textebm.data.files import atomic_write, check_output, write_json
-    from textebm.data.labelled import parse_label_names, read_labelled
+    from textebm.data.labelled import parse_label_names, read_labelled, read_labelled_dataset
     from textebm.errors import UsageError
     from textebm.models.loading import load_classifier
 
@@ -272,7 +281,8 @@ def calibration_report(config: CalibrationConfig) -> dict:
     out = Path(config.output_dir)
     if out.exists() and not out.is_dir():
         raise UsageError(f"-o {out} is a file; give a folder for the report")
-    inputs = tuple(p for p in (config.data, config.fit, config.ood) if p)
+    files = (config.ood,) if config.dataset else (config.data, config.fit, config.ood)
+    inputs = tuple(p for p in files if p)
     # Before any work: the folder (or, when it is to be made, its parent) must be writable.
     check_output(out / SUMMARY if out.is_dir() else out)
     label_names = parse_label_names(config.labels)
@@ -282,9 +292,15 @@ def calibration_report(config: CalibrationConfig) -> dict:
         text_pair_column=config.text_pair_column,
         label_names=label_names,
     )
+
+    def rows_of(source: str):  # a TSV file, or with --dataset one of its splits
+        if config.dataset is not None:
+            return read_labelled_dataset(config.dataset, source, **columns)
+        return read_labelled(source, **columns)
+
     # Read everything before the model loads: bad input fails in a second, not after a minute.
-    data = read_labelled(config.data, **columns)
-    fit = read_labelled(config.fit, **columns) if config.fit else None
+    data = rows_of(config.data)
+    fit = rows_of(config.fit) if config.fit else None
     ood = _read_sentences(config.ood) if config.ood else None
     if fit is None and len(data) < 2:
         raise UsageError(f"{config.data} holds 1 row: the half-split needs 2 or more (or --fit)")

@@ -1,27 +1,44 @@
 """Models: loading by hub id or folder, new model types, tiny test models.
 
-Importing this package registers textebm's model types with `AutoConfig` / `AutoModel`: Electric
-("electric"), the two-tower cloze noise model ("textebm-cloze") and the conditional masked LM
-("textebm-cmlm"), so that `AutoModel.from_pretrained(folder)` loads any of them. It is done here
-rather than in `textebm/__init__.py` because it imports torch and transformers (seconds), which
-`textebm --help` must not pay; `from textebm import ElectricModel` registers too.
+textebm's model types are Electric ("electric"), the two-tower cloze noise model ("textebm-cloze")
+and the conditional masked LM ("textebm-cmlm"). `import textebm` is enough for
+`AutoConfig` / `AutoModel.from_pretrained(folder)` to know them: `textebm.auto_registration`
+registers them once transformers' Auto classes are imported. Nothing heavy is imported here, so
+that `textebm.models.loading` and friends do not pay for every model's code: the names below
+import their module on first use (`from textebm.models import ElectricModel` works as before).
 """
 
-from textebm.models.cloze import ClozeConfig, ClozeModel
-from textebm.models.cmlm import CMLMConfig, CMLMEncoderOutput, CMLMModel, CMLMOutput
-from textebm.models.electric import ElectricConfig, ElectricModel, ElectricOutput, register
+from __future__ import annotations
 
-register()
+import importlib
 
-__all__ = [
-    "CMLMConfig",
-    "CMLMEncoderOutput",
-    "CMLMModel",
-    "CMLMOutput",
-    "ClozeConfig",
-    "ClozeModel",
-    "ElectricConfig",
-    "ElectricModel",
-    "ElectricOutput",
-    "register",
-]
+# Public name -> the module that defines it.
+_EXPORTS = {
+    "CMLMConfig": "textebm.models.cmlm",
+    "ClozeConfig": "textebm.models.cloze",
+    "ElectricConfig": "textebm.models.electric",
+    "CMLMEncoderOutput": "textebm.models.cmlm",
+    "CMLMModel": "textebm.models.cmlm",
+    "CMLMOutput": "textebm.models.cmlm",
+    "ClozeModel": "textebm.models.cloze",
+    "ElectricModel": "textebm.models.electric",
+    "ElectricOutput": "textebm.models.electric",
+}
+
+__all__ = [*sorted(_EXPORTS), "register"]
+
+
+def register() -> None:
+    """Register every textebm model type with `AutoConfig` / `AutoModel` now (idempotent).
+
+    Rarely needed: importing `textebm` arranges it. Each model module registers itself when
+    imported, so importing them is the registration.
+    """
+    for module in ("electric", "cloze", "cmlm"):
+        importlib.import_module(f"textebm.models.{module}")
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'textebm.models' has no attribute {name!r}")

@@ -23,7 +23,8 @@ languages) and, tied, the output layer. Targets are BERT-wrapped, `[CLS] y [SEP]
 textebm sequence, so the masked-LM energies and the samplers' starts apply unchanged.
 
 `CMLMConfig` / `CMLMModel` are registered with `AutoConfig` / `AutoModel` (model type
-"textebm-cmlm") when `textebm.models` is imported; `save_pretrained` writes safetensors.
+"textebm-cmlm") when this module is imported (which `import textebm` arranges); `save_pretrained`
+writes safetensors.
 """
 
 from __future__ import annotations

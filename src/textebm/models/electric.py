@@ -11,7 +11,8 @@ The partition function over the vocabulary is never computed: noise-contrastive 
 the per-token normaliser that does not depend on the context.
 
 `ElectricConfig` / `ElectricModel` are ordinary Hugging Face classes registered with `AutoConfig`
-and `AutoModel` (model type "electric") when `textebm.models` is imported, so `save_pretrained`
+and `AutoModel` (model type "electric") when this module is imported, which importing `textebm`
+arranges as soon as transformers is (`textebm.auto_registration`), so `save_pretrained`
 and `AutoModel.from_pretrained(folder)` work as for any model; weights are saved as safetensors.
 """
 
@@ -156,3 +157,6 @@ def register() -> None:
     """Make `AutoConfig` / `AutoModel` know the "electric" model type (idempotent)."""
     AutoConfig.register(ElectricConfig.model_type, ElectricConfig, exist_ok=True)
     AutoModel.register(ElectricConfig, ElectricModel, exist_ok=True)
+
+
+register()

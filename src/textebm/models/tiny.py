@@ -277,7 +277,7 @@ def build_tiny_electric(
 
     init_scale: multiplies BERT's default initialiser range (0.02); larger scales give per-token
         energies that vary more with the token and its context.
-    Returns the folder, loadable with `AutoModel.from_pretrained` once `textebm.models` is imported.
+    Returns the folder, loadable with `AutoModel.from_pretrained` once `textebm` is imported.
     """
     from textebm.models.electric import ElectricConfig, ElectricModel
 
@@ -308,7 +308,7 @@ def build_tiny_cmlm(
 
     init_scale: multiplies the initialiser range (0.02); larger scales give conditionals that
         depend more on the source and the target context.
-    Returns the folder, loadable with `AutoModel.from_pretrained` once `textebm.models` is imported.
+    Returns the folder, loadable with `AutoModel.from_pretrained` once `textebm` is imported.
     """
     from textebm.models.cmlm import CMLMConfig, CMLMModel
 

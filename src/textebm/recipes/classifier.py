@@ -3,8 +3,10 @@
 
 Fine-tunes any encoder (`--init-from`, loaded with `AutoModelForSequenceClassification`, so a
 masked LM's or a plain encoder's folder works and the classification head starts afresh) or a
-fresh BERT of the preset's size, on single sentences or sentence pairs from GLUE-style TSV. The
-run folder ends as an `AutoModelForSequenceClassification` folder (id2label from `--labels`); with
+fresh BERT of the preset's size, on single sentences or sentence pairs from GLUE-style TSV or a
+Hugging Face dataset (`--dataset`). The run folder ends as an
+`AutoModelForSequenceClassification` folder (id2label from `--labels`, or from the dataset's
+ClassLabel column); with
 `--energy scalar` the energy head is trained jointly, as an auxiliary model, and saved beside it
 in `energy_head/` (`textebm.models.energy_head`).
 
@@ -14,10 +16,11 @@ batch) and "nce_noise" (K noise batches of the data batch's size, each averaged,
 is normalised by the number of data sequences). "ce" keeps its name without an energy too, so
 metrics compare across variants.
 
-Labelled data: the shared loop reads `--corpus`'s `--text-column` as plain documents, which
-carries no labels or pairs; `examples` therefore reads the labelled rows itself, from the same
-files (`config.corpus` when training, `config.validation` when validating), with
-`textebm.data.labelled`. This keeps the loop unchanged at the cost of reading each file twice.
+Labelled data: the shared loop reads `--corpus`'s (or `--dataset`'s) `--text-column` as plain
+documents, which carry no labels or pairs; `examples` therefore reads the labelled rows itself,
+from the same source (`config.corpus` or the dataset's `--split` when training; `config.validation`
+or the dataset's validation split, the loop's choice, when validating), with
+`textebm.data.labelled`. This keeps the loop unchanged at the cost of reading each source twice.
 Noise examples are drawn (with replacement) from the noise file with the micro-batch's seeded
 generator, so a resumed run draws the very same noise.
 """
@@ -39,7 +42,12 @@ from transformers import (
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from textebm.data.corpus import Documents
-from textebm.data.labelled import count_labels, parse_label_names, read_labelled
+from textebm.data.labelled import (
+    class_label_names,
+    count_labels,
+    parse_label_names,
+    read_labelled_from,
+)
 from textebm.data.noise import read_noise, task_fingerprint, tokenizer_fingerprint
 from textebm.data.padding import right_pad
 from textebm.energies.classifier import classify, energy_from_outputs
@@ -115,6 +123,7 @@ class Classifier:
     def __init__(self, config: ClassifierConfig) -> None:
         self.config = config
         self.label_names = parse_label_names(config.labels)
+        self.class_names: list[str] | None = None  # a ClassLabel column's, without --labels
         self.num_labels: int | None = None
         self.hidden_size: int | None = None
 
@@ -127,7 +136,7 @@ class Classifier:
         self, config: ClassifierConfig, tokenizer: PreTrainedTokenizerBase
     ) -> PreTrainedModel:
         assert self.num_labels is not None, "examples() runs before build_model()"
-        names = self.label_names or [str(i) for i in range(self.num_labels)]
+        names = self.label_names or self.class_names or [str(i) for i in range(self.num_labels)]
         labels = dict(
             num_labels=self.num_labels,
             id2label=dict(enumerate(names)),
@@ -166,10 +175,14 @@ class Classifier:
         config: ClassifierConfig,
         train: bool,
     ) -> LabelledSet:
-        # `documents` hold the text column only; the labelled rows come from the same file.
+        # `documents` hold the text column only; the labelled rows come from the same source:
+        # a file, or else a dataset split (validation: the one the loop chose by the same rule).
         path = config.corpus if train else config.validation
-        rows = read_labelled(
+        split = config.split if train else config.validation_split or "validation"
+        rows = read_labelled_from(
             path,
+            config.dataset,
+            split,
             text_column=config.text_column or "sentence",
             label_column=config.label_column,
             text_pair_column=config.text_pair_column,
@@ -177,9 +190,18 @@ class Classifier:
             num_labels=None if train else self.num_labels,
         )
         if train:
-            self.num_labels = count_labels(rows, self.label_names)
+            if path is None and self.label_names is None:
+                from textebm.data.corpus import load_dataset_split
+
+                dataset = load_dataset_split(config.dataset, split)
+                self.class_names = class_label_names(dataset, config.label_column)
+            if self.class_names is not None:
+                self.num_labels = len(self.class_names)
+            else:
+                self.num_labels = count_labels(rows, self.label_names)
             if self.num_labels < 2:
-                raise UsageError(f"{path}: every label is 0; a classifier needs two classes")
+                source = path or f"dataset {config.dataset!r} split {split!r}"
+                raise UsageError(f"{source}: every label is 0; a classifier needs two classes")
         pairs = None if config.text_pair_column is None else [r.text_pair for r in rows]
         texts = encode(tokenizer, [r.text for r in rows], pairs, config.context_length)
         labels = torch.tensor([r.label for r in rows], dtype=torch.long)

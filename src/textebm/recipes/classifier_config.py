@@ -41,13 +41,21 @@ def looks_like_hub_id(name: str) -> bool:
 
 @dataclass
 class ClassifierConfig(TrainConfig):
-    """Classifier fine-tuning on labelled TSV, optionally joint with an energy trained by NCE.
+    """Classifier fine-tuning on labelled TSV or a Hugging Face dataset, optionally joint with
+    an energy trained by NCE.
 
     `--train`, `--dev` and `--model` are aliases of `--corpus`, `--validation` and `--init-from`.
     """
 
     corpus: str | None = _aliased(
         "corpus", "--train", help="labelled training TSV (header row; .gz read transparently)"
+    )
+    dataset: str | None = _aliased(
+        "dataset",
+        help="a labelled Hugging Face dataset (hub name, or a folder written by save_to_disk) "
+        "instead of --train: --split trains, and its 'validation' split (or --validation-split, "
+        "or a --dev TSV) validates; read by the same column flags; string labels need --labels, "
+        "a ClassLabel column's classes are its labels (and names)",
     )
     validation: str | None = _aliased(
         "validation", "--dev", help="labelled validation TSV, same columns as --train"
@@ -115,8 +123,6 @@ class ClassifierConfig(TrainConfig):
         from textebm.data.labelled import parse_label_names
 
         parse_label_names(self.labels)  # a malformed --labels stops here
-        if self.dataset is not None:
-            raise UsageError("train classifier reads labelled TSV files: pass --train FILE")
         if self.energy != "none" and self.noise_file is None:
             raise UsageError(f"--energy {self.energy} trains by NCE: pass --noise-file FILE")
         if self.energy == "none" and self.noise_file is not None:

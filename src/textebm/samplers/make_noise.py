@@ -162,19 +162,24 @@ def _side(tokenizer, tokens: torch.Tensor, segments: torch.Tensor, side: int, or
 
 
 def generate_noise(config: NoiseConfig, output: str, progress: bool = False) -> int:
-    """Read `config.train`, make its noise, write it to `output` with its provenance header
-    (`textebm.data.noise.write_noise`); return the number of noise texts written."""
-    from textebm.data.labelled import parse_label_names, read_labelled
+    """Read `config.train` (or `config.dataset`'s `config.split`), make its noise, write it to
+    `output` with its provenance header (`textebm.data.noise.write_noise`); return the number of
+    noise texts written."""
+    from textebm.data.labelled import parse_label_names, read_labelled_from
     from textebm.data.noise import task_fingerprint, tokenizer_fingerprint, write_noise
     from textebm.energies.masked_lm import MaskedLMEnergy, model_max_length
     from textebm.models.loading import load_masked_lm
 
     if config.model is None:
         raise UsageError("generate-noise needs a model (--method's): pass --model DIR")
-    if config.train is None:
-        raise UsageError("generate-noise imitates a training file: pass --train FILE")
-    examples = read_labelled(
+    if (config.train is None) == (config.dataset is None):
+        raise UsageError(
+            "generate-noise imitates training data: pass one of --train FILE and --dataset NAME"
+        )
+    examples = read_labelled_from(
         config.train,
+        config.dataset,
+        config.split,
         text_column=config.text_column,
         label_column=config.label_column,
         text_pair_column=config.text_pair_column,

@@ -14,7 +14,8 @@ FILLS = ("parallel", "sequential")
 
 @dataclass
 class NoiseConfig:
-    """Which training file to imitate, with which masked LM, how much noise, and how drawn."""
+    """Which training file (or dataset split) to imitate, with which masked LM, how much noise,
+    and how drawn."""
 
     method: str = option(
         "mlm-fill",
@@ -30,7 +31,21 @@ class NoiseConfig:
         "noise",
     )
     train: str | None = option(
-        None, "labelled training TSV the noise imitates (required)", "data", metavar="FILE"
+        None,
+        "labelled training TSV the noise imitates (or --dataset)",
+        "data",
+        metavar="FILE",
+    )
+    dataset: str | None = option(
+        None,
+        "a labelled Hugging Face dataset (hub name, or a folder written by save_to_disk) "
+        "instead of --train: the noise imitates its --split, as `train classifier --dataset` "
+        "reads it",
+        "data",
+        metavar="NAME",
+    )
+    split: str = option(
+        "train", "the dataset split the noise imitates (train classifier's --split)", "data"
     )
     text_column: str = option("sentence", "the column holding the (first) text", "data")
     text_pair_column: str | None = option(
