@@ -172,9 +172,10 @@ def evaluate(run: Path, folder: Path, scale: Scale, args: argparse.Namespace) ->
 
 
 def run_seed(run: Path, scale: Scale, args: argparse.Namespace, parts: list[str], out: Path):
+    """The parts of one seed; after `eval`, its results into OUT/LABEL/seedS.json."""
     folder = run / f"seed{args.seed}"
     folder.mkdir(parents=True, exist_ok=True)
-    seconds = {}
+    seconds, results = {}, None
     for part in parts:
         began = time.perf_counter()
         if part == "mle":
@@ -183,18 +184,21 @@ def run_seed(run: Path, scale: Scale, args: argparse.Namespace, parts: list[str]
             finetune(run, folder, scale, args)
         else:
             results = evaluate(run, folder, scale, args)
-            ratio = cost(folder, scale)
-            say(
-                f"seed {args.seed} cost: SM s/data token over plain MLE fine-tuning's "
-                f"{ratio['ratio_after_warmup']:.2f} after the warm-up, "
-                f"{ratio['ratio_whole_run']:.2f} over the run"
-            )
-            record = {"seed": args.seed, "command": " ".join(sys.argv), "settings": vars(args)}
-            record |= {"scale": vars(scale), "results": results, "cost": ratio}
-            record |= {"cpu_seconds": CPU_SECONDS, "load_average_after": load_average()}
-            (out / f"seed{args.seed}.json").write_text(json.dumps(record, indent=2) + "\n")
         seconds[part] = time.perf_counter() - began
         say(f"seed {args.seed} part {part}: {seconds[part]:.0f} s")
+    if results is None:
+        return
+    ratio = cost(folder, scale)
+    say(
+        f"seed {args.seed} cost: SM s/data token over plain MLE fine-tuning's "
+        f"{ratio['ratio_after_warmup']:.2f} after the warm-up, "
+        f"{ratio['ratio_whole_run']:.2f} over the run"
+    )
+    record = {"seed": args.seed, "command": " ".join(sys.argv), "settings": vars(args)}
+    record |= {"scale": vars(scale), "results": results, "cost": ratio}
+    record |= {"wall_seconds": seconds, "cpu_seconds": CPU_SECONDS}
+    record |= {"load_average_after": load_average()}
+    (out / f"seed{args.seed}.json").write_text(json.dumps(record, indent=2) + "\n")
 
 
 def spread(values: list[float]) -> float:
