@@ -4,7 +4,10 @@
 # until the energy's split R-hat is <= 1.05 in every length group (checked every 10 sweeps past the
 # 100-sweep minimum, drawing no random numbers), capped at 3,000 sweeps and 90 minutes a sampler;
 # each NAME.diagnostics.json says whether R-hat or a cap stopped it, and after how many sweeps.
-# Then eval_samples.py scores them beside generate.sh's fixed-effort table. Run it alone.
+# Then eval_samples.py scores them (the samples of the second half of the sweeps past the burn-in)
+# into one table beside generate.sh's recorded 100-sweep rows: sweeps run, what stopped them, and
+# R-hat as the worst length group's split R-hat (the recorded rows' from the stopping rule's check
+# at sweep 100 when the first 100 sweeps reproduce them). Run it alone.
 # Trains the PTB masked LM (20 min) and causal LM (30 min) first when they are not there.
 # Usage: experiments/ptb/converged.sh [OUT_DIR]  (about 50 min of training + up to 4.5 h sampling)
 set -euo pipefail
@@ -31,6 +34,9 @@ run gibbs-T1.0 --sampler gibbs
 run mh-raw-T1.0 --sampler mh --energy raw
 run mh-norm-T1.0 --sampler mh --energy norm
 python experiments/ptb/eval_samples.py --samples "$OUT" --clm "$CLM" \
-  --data /work/shared/data/ptb/ptb.test.txt \
-  --json experiments/ptb/results/generation-converged.json \
+  --data /work/shared/data/ptb/ptb.test.txt --beside experiments/ptb/results/generation.json \
+  --second-half --json experiments/ptb/results/generation-converged.json \
   --table experiments/ptb/results/generation-converged.md
+# the samplers' own diagnostics (stopping: sweeps, stopped_by, every check) go into git too
+mkdir -p experiments/ptb/results/generation-converged
+cp "$OUT"/*.diagnostics.json "$OUT"/timings.txt experiments/ptb/results/generation-converged/
