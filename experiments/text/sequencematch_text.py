@@ -100,7 +100,7 @@ def finetune(run: Path, folder: Path, scale: Scale, args: argparse.Namespace) ->
         "--prompt-tokens", str(args.prompt_tokens), "--gamma", str(args.gamma),
         "--bc-weight", str(args.bc_weight), "--sample-every", str(scale.sample_every),
         "--samples-per-refresh", str(scale.samples_per_refresh),
-        "--model-fraction", str(scale.model_fraction),
+        "--model-fraction", str(scale.model_fraction), "--square-weight", str(args.square_weight),
         "--max-new-tokens", str(scale.sample_tokens), "--overwrite",
     ]  # fmt: skip
     bc_only = str(scale.finetune_steps)
@@ -279,6 +279,11 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=0.05, help="<bkspc> noise rate")
     parser.add_argument("--gamma", type=float, default=0.97, help="about 1 - 1/(line length)")
     parser.add_argument("--bc-weight", type=float, default=0.5)
+    parser.add_argument(
+        "--square-weight", type=float, default=0.05,
+        help="SequenceMatch's weight on the squared rewards: 0.05, as the backspace-loop study "
+        "found (experiments/arithmetic/backspace_loop.md); 1/2 gives exact chi^2 but loops",
+    )  # fmt: skip
     parser.add_argument("--features-model", help="local encoder folder for MAUVE")
     args = parser.parse_args()
     words = args.prompt_words or (5 if args.corpus == "ptb" else 8)
