@@ -1,6 +1,7 @@
 """`textebm translate`: one line per input line, records, bad input, parts and resumed runs, the
 beam path, and two processes under torchrun equal to the two one-process shards."""
 
+# ruff: noqa: F811 (the shared fixtures, imported by name, are test arguments)
 from __future__ import annotations
 
 import json
@@ -10,45 +11,22 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
-from tests.samplers.translate_models import build_short_cmlm
+from tests.cli.translate_setup import (  # noqa: F401 (fixtures are used by name)
+    COMMON,
+    LINES,
+    _quiet_and_one_thread,
+    lines,
+    short_dir,
+    source,
+    translate,
+)
 from textebm.cli.main import main
 from textebm.models.seq2seq import load_seq2seq
 from textebm.models.tiny import build_tiny_seq2seq
 from textebm.samplers.beam import translate_beam
 
-LINES = ["the cat sat", "dogs", "she reads a book", "a bird sang .", "we ran", "cats eat"]
-COMMON = ["--device", "cpu", "--sweeps", "2", "--batch-sentences", "2", "--seed", "1"]
-
-
-@pytest.fixture(scope="module")
-def short_dir(tmp_path_factory):
-    return build_short_cmlm(tmp_path_factory.mktemp("short_cmlm"))
-
-
-@pytest.fixture(autouse=True)
-def _quiet_and_one_thread(monkeypatch):
-    monkeypatch.setenv("CI", "1")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture
-def source(tmp_path):
-    path = tmp_path / "source.txt"
-    path.write_text("\n".join(LINES) + "\n")
-    return path
-
-
-def _translate(model, source, out, *extra) -> int:
-    return main(["translate", "--model", str(model), *COMMON, *extra, str(source), "-o", str(out)])
-
-
-def _lines(path) -> list[str]:
-    return path.read_text().splitlines()
+_translate, _lines = translate, lines
 
 
 def test_one_line_per_input_line_and_records(short_dir, source, tmp_path, capsys):

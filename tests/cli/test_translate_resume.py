@@ -2,6 +2,7 @@
 output (same decoding settings, model files, input lines, line range, shard and processes), names
 what differs otherwise, and lets --device and --batch-tokens change."""
 
+# ruff: noqa: F811 (the shared fixtures, imported by name, are test arguments)
 from __future__ import annotations
 
 import json
@@ -15,8 +16,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.samplers.translate_models import build_short_cmlm
-from textebm.cli.main import main
+from tests.cli.translate_setup import (  # noqa: F401 (fixtures are used by name)
+    COMMON,
+    LINES,
+    _quiet_and_one_thread,
+    lines,
+    short_dir,
+    source,
+    translate,
+)
 from textebm.cli.translate_resume import (
     Part,
     check_other_parts,
@@ -34,38 +42,7 @@ from textebm.errors import UsageError
 from textebm.models.loading import load_cmlm
 from textebm.samplers import translate as translate_module
 
-LINES = ["the cat sat", "dogs", "she reads a book", "a bird sang .", "we ran", "cats eat"]
-COMMON = ["--device", "cpu", "--sweeps", "2", "--batch-sentences", "2", "--seed", "1"]
-
-
-@pytest.fixture(scope="module")
-def short_dir(tmp_path_factory):
-    return build_short_cmlm(tmp_path_factory.mktemp("short_cmlm"))
-
-
-@pytest.fixture(autouse=True)
-def _quiet_and_one_thread(monkeypatch):
-    monkeypatch.setenv("CI", "1")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture
-def source(tmp_path):
-    path = tmp_path / "source.txt"
-    path.write_text("\n".join(LINES) + "\n")
-    return path
-
-
-def _translate(model, source, out, *extra) -> int:
-    args = ["translate", "--model", str(model), *COMMON, *extra, str(source), "-o", str(out)]
-    return main(args)
-
-
-def _lines(path) -> list[str]:
-    return path.read_text().splitlines()
+_translate, _lines = translate, lines
 
 
 def _interrupt_after(monkeypatch, batches: int) -> None:
