@@ -1,14 +1,8 @@
 """Encoder-decoder translation models (`textebm train seq2seq`): building one, loading one.
 
-A transformer built from a size rather than a checkpoint, over the joint tokenizer of both
-languages (`textebm train tokenizer`). By default it is in mBART's layout
-(`MBartForConditionalGeneration`: learned positions, a layer norm on the embeddings, pre-norm
-layers and a final layer norm on each stack); `pre_norm=False` gives BART's post-norm layout
-(`BartForConditionalGeneration`). Post-norm trained from scratch at the recipe's learning rate
-(1e-3, short warm-up) collapsed its encoder on Multi30k: every source gave the same final states
-(differing by ~1e-4), so the decoder became an unconditional English LM that wrote one sentence for
-every input. Pre-norm keeps an identity path through each stack, which is why it trains stably
-without the long warm-up post-norm needs. Source and target share one embedding
+A transformer in BART's layout (`BartForConditionalGeneration`: learned positions, post-norm
+layers, a layer norm on the embeddings), built from a size rather than a checkpoint, over the joint
+tokenizer of both languages (`textebm train tokenizer`). Source and target share one embedding
 matrix, tied to the output projection. The tokenizer's [CLS] starts every decoding (bos) and its
 [SEP] ends it (eos), as they open and close every sentence it encodes.
 """
@@ -22,8 +16,6 @@ from transformers import (
     BartConfig,
     BartForConditionalGeneration,
     GenerationConfig,
-    MBartConfig,
-    MBartForConditionalGeneration,
     PreTrainedModel,
 )
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
@@ -40,18 +32,11 @@ def seq2seq_model(
     positions: int,
     dropout: float = 0.1,
     init_std: float = 0.02,
-    pre_norm: bool = True,
-) -> BartForConditionalGeneration | MBartForConditionalGeneration:
+) -> BartForConditionalGeneration:
     """A fresh encoder-decoder over `tokenizer`'s vocabulary: `layers` in each stack, up to
-    `positions` tokens on either side, decoding from [CLS] (bos) until [SEP] (eos); pre-norm
-    (mBART) unless `pre_norm=False` (BART's post-norm, see the module notes)."""
+    `positions` tokens on either side, decoding from [CLS] (bos) until [SEP] (eos)."""
     bos, eos, pad = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
-    layout, architecture = (
-        (MBartConfig, MBartForConditionalGeneration)
-        if pre_norm
-        else (BartConfig, BartForConditionalGeneration)
-    )
-    settings = layout(
+    settings = BartConfig(
         vocab_size=len(tokenizer),
         d_model=hidden_size,
         encoder_layers=layers,
@@ -74,7 +59,7 @@ def seq2seq_model(
         tie_word_embeddings=True,
         init_std=init_std,
     )
-    model = architecture(settings)
+    model = BartForConditionalGeneration(settings)
     model.generation_config = GenerationConfig(
         bos_token_id=bos, eos_token_id=eos, pad_token_id=pad, decoder_start_token_id=bos
     )
