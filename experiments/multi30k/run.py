@@ -171,8 +171,12 @@ def main() -> None:
              "--validation-source", str(files["val.de"]), "--validation-target",
              str(files["val.en"])]  # fmt: skip
     if exp.wants("train-ar"):
+        # BART's post-norm layout from scratch at lr 1e-3 collapsed to an unconditional LM (its
+        # encoder's states the same for every source: README); a lower LR and longer warm-up.
+        stable = [] if args.tiny else ["--lr", "3e-4", "--warmup-fraction", "0.1"]
         exp.train("ar", ar, ["seq2seq", *pairs, "--target", str(files["train.en"]), *body,
-                  *optimisation, "--label-smoothing", "0.1", *budget(args.minutes_ar)])  # fmt: skip
+                  *optimisation, *stable, "--label-smoothing", "0.1",
+                  *budget(args.minutes_ar)])  # fmt: skip
     if exp.wants("distill"):
         distill(exp, ar, files["train.de"], distilled, args)
     if exp.wants("train-cmlm"):
