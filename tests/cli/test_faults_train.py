@@ -20,7 +20,6 @@ from safetensors.torch import load_file
 
 from tests.cli.faults import assert_one_line_error, run_main, scratch_files
 from textebm.data.tokenizers import train_tokenizer
-from textebm.recipes import run_folder
 
 HARNESS = Path(__file__).with_name("train_harness.py")
 TINY = "--layers 1 --hidden-size 32 --heads 2 --intermediate-size 64 --context-length 16".split()
@@ -209,26 +208,18 @@ def test_killed_at_two_steps_once_while_checkpointing_resumes_on_the_same_curve(
     assert all(torch.equal(final[name], reference[name]) for name in reference)
 
 
-def test_interrupt_is_one_line_exit_130_and_the_run_resumes(
-    files, tmp_path, straight, capsys, monkeypatch
-):
-    """A real SIGINT, delivered to this process right after step 5's record."""
-    write = run_folder.MetricsLog.write
-
-    def interrupt_at_5(self, record):
-        write(self, record)
-        if record.get("split") == "train" and record.get("step") == 5:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    monkeypatch.setattr(run_folder.MetricsLog, "write", interrupt_at_5)
+def test_interrupt_is_one_line_exit_130_and_the_run_resumes(files, tmp_path, straight, capsys):
+    """A real SIGINT, delivered to a child process right after step 5's record (in a child: in
+    the long suite's own process the interrupt was once lost to state left by earlier tests)."""
     output = tmp_path / "run"
-    code, _, err = run_main(train_args(files, output), capsys)
-    assert code == 130
-    assert err == "textebm train: interrupted\n"
+    child = harness("interrupt-after-record", 5, train_args(files, output))
+    _, err = child.communicate(timeout=600)
+    assert child.returncode == 130, err.decode()
+    # A fresh process may print a library warning first; the interrupt itself is one line.
+    assert err.decode().splitlines()[-1] == "textebm train: interrupted"
+    assert "Traceback" not in err.decode()
     assert not (output / "model.safetensors").exists()
     assert scratch_files(output / "checkpoints") == []
-    monkeypatch.undo()
-    monkeypatch.setenv("CI", "1")
     code, _, err = run_main(train_args(files, output), capsys)  # the lock was released
     assert code == 0, err
     assert curve(output) == curve(straight)

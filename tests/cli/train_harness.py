@@ -4,6 +4,7 @@
 
 ACTION:
   kill-after-record  SIGKILL this process right after metrics.jsonl gets the train record of STEP.
+  interrupt-after-record  SIGINT (Ctrl-C) to this process at the same point.
   kill-in-checkpoint SIGKILL this process half-way through writing optimizer.pt of checkpoint STEP.
   pause-after-record after the train record of STEP, create FLAG_FILE + ".ready" and wait until
                      FLAG_FILE + ".go" exists, then carry on (to hold the run's lock meanwhile).
@@ -70,6 +71,8 @@ if __name__ == "__main__":
     step_number = int(step)
     if action == "kill-after-record":
         _after_record(step_number, lambda: os.kill(os.getpid(), signal.SIGKILL))
+    elif action == "interrupt-after-record":
+        _after_record(step_number, lambda: os.kill(os.getpid(), signal.SIGINT))
     elif action == "kill-in-checkpoint":
         _kill_in_checkpoint(step_number)
     elif action == "pause-after-record":
