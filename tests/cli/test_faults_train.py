@@ -209,8 +209,8 @@ def test_killed_at_two_steps_once_while_checkpointing_resumes_on_the_same_curve(
 
 
 def test_interrupt_is_one_line_exit_130_and_the_run_resumes(files, tmp_path, straight, capsys):
-    """A real SIGINT, delivered to a child process right after step 5's record (in a child: in
-    the long suite's own process the interrupt was once lost to state left by earlier tests)."""
+    """A real SIGINT, delivered to a child process right after step 5's record (in a child with
+    Ctrl-C's usual handler: a test run started as a background job has SIGINT ignored)."""
     output = tmp_path / "run"
     child = harness("interrupt-after-record", 5, train_args(files, output))
     _, err = child.communicate(timeout=600)

@@ -72,6 +72,9 @@ if __name__ == "__main__":
     if action == "kill-after-record":
         _after_record(step_number, lambda: os.kill(os.getpid(), signal.SIGKILL))
     elif action == "interrupt-after-record":
+        # Python keeps SIGINT ignored when it starts so (a shell's background job, e.g. a CI run
+        # started with `&`): restore Ctrl-C's usual handler, as in an interactive run.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         _after_record(step_number, lambda: os.kill(os.getpid(), signal.SIGINT))
     elif action == "kill-in-checkpoint":
         _kill_in_checkpoint(step_number)
