@@ -84,15 +84,23 @@ def settings(tiny: bool) -> dict:
 
 
 class Runner:
-    def __init__(self, tiny: bool, noise_method: str) -> None:
+    def __init__(self, tiny: bool, noise_method: str, variant: argparse.Namespace) -> None:
         self.tiny = tiny
         self.s = settings(tiny)
         self.noise_method = noise_method
         suffix = "-tiny" if tiny else ""
         self.runs = HERE / f"runs{suffix}"
         self.results = HERE / f"results{suffix}"
+        # A named variant trains its classifiers into runs/NAME and reports into results/NAME;
+        # the data and the noise stay shared with the main table.
+        self.steps = variant.steps or self.s["steps"]
+        self.nce = (str(variant.nce_weight), str(variant.noise_ratio))
+        self.variants = variant.variants
+        self.classifiers = self.runs / variant.name if variant.name else self.runs
+        if variant.name:
+            self.results = self.results / variant.name
         self.runs.mkdir(exist_ok=True)
-        self.results.mkdir(exist_ok=True)
+        self.results.mkdir(parents=True, exist_ok=True)
         self.data = self.runs / "data"
         self.noise_lm = self.runs / "noise-lm"
         self.noise_mlm = self.runs / "noise-mlm"
@@ -285,7 +293,7 @@ class Runner:
             "128",
             "--group-by-length",
             "--max-steps",
-            s["steps"],
+            self.steps,
             "--batch-size",
             s["batch"],
             "--lr",
@@ -313,16 +321,22 @@ class Runner:
                     "--noise-file",
                     self.noise,
                     "--noise-ratio",
-                    "1",
+                    self.nce[1],
                     "--nce-weight",
-                    "1",
+                    self.nce[0],
                 ]
                 for energy in ("scalar", "hidden", "sharp-hidden")
             },
         }
-        record = {"seed": seed, "settings": s, "models": {}}
-        for variant in VARIANTS:
-            folder = self.runs / f"seed{seed}" / variant
+        record = {
+            "seed": seed,
+            "settings": {**s, "steps": self.steps},
+            "nce_weight": float(self.nce[0]),
+            "noise_ratio": int(self.nce[1]),
+            "models": {},
+        }
+        for variant in self.variants:
+            folder = self.classifiers / f"seed{seed}" / variant
             entry: dict = {"folder": str(folder.relative_to(HERE))}
             if not (folder / "done").exists():
                 entry["train_seconds"] = self.textebm(*common, *extra[variant], "--output", folder)
@@ -514,9 +528,30 @@ def main() -> None:
         help="mlm-fill (default): a MiniLM-initialised masked LM refills 40%% of the tokens; "
         "rewrite: the paper's rewrite LM from scratch (its text was word salad at 600 steps)",
     )
+    parser.add_argument(
+        "--name",
+        help="a variant of the main table: its classifiers go to runs/NAME, its "
+        "reports and table to results/NAME (data and noise shared)",
+    )
+    parser.add_argument("--steps", type=int, help="classifier steps (default 300: 1 epoch)")
+    parser.add_argument("--nce-weight", type=float, default=1.0, help="lambda (default 1)")
+    parser.add_argument("--noise-ratio", type=int, default=1, help="K (default 1)")
+    parser.add_argument(
+        "--variants",
+        type=lambda text: text.split(","),
+        default=list(VARIANTS),
+        help=f"comma-separated subset of {','.join(VARIANTS)} (plain is required)",
+    )
     args = parser.parse_args()
+    if "plain" not in args.variants or set(args.variants) - set(VARIANTS):
+        parser.error(f"--variants: a subset of {','.join(VARIANTS)} that includes plain")
+    if (args.steps or args.nce_weight != 1 or args.noise_ratio != 1) and not args.name:
+        parser.error(
+            "--steps, --nce-weight and --noise-ratio need --name (the main table's "
+            "settings are fixed)"
+        )
     os.environ.setdefault("CI", "1")  # no progress bars in the logs
-    runner = Runner(args.tiny, args.noise)
+    runner = Runner(args.tiny, args.noise, args)
     seeds = (0,) if args.tiny else (0, 1, 2)
     parts = ["noise", *[f"seed{s}" for s in seeds], "table"] if args.part == "all" else [args.part]
     for part in parts:
