@@ -1,6 +1,7 @@
 """Helpers for experiment scripts that drive the `textebm` command line as a user would: a log
 that records every command and its wall time, and the training cost read from metrics.jsonl.
-Used by arithmetic/sequencematch_arithmetic.py and text/sequencematch_text.py."""
+Used by arithmetic/sequencematch_arithmetic.py, grammar/electric_vs_pll.py and
+text/sequencematch_text.py."""
 
 from __future__ import annotations
 

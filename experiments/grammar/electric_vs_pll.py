@@ -31,36 +31,12 @@ import itertools
 import json
 import os
 import random
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-LOG: list[str] = []
-
-
-def say(line: str = "") -> None:
-    print(line, flush=True)
-    LOG.append(line)
-
-
-def load_average() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def textebm(*args: str) -> float:
-    """Run one `textebm` command as a user would; return its wall time in seconds."""
-    command = [sys.executable, "-m", "textebm", *args]
-    say("$ textebm " + " ".join(args))
-    started = time.perf_counter()
-    env = {**os.environ, "CI": "1"}  # no progress bars in the recorded output
-    result = subprocess.run(command, env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if result.returncode:
-        sys.stderr.write(result.stdout + result.stderr)
-        raise SystemExit(f"failed ({result.returncode}): textebm {' '.join(args)}")
-    say(f"  ({seconds:.0f} s, load average {load_average()})")
-    return seconds
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # experiments/cli_runs.py
+from cli_runs import last_validation, load_average, read_metrics, say, textebm, write_log
 
 
 def corrupt_kind(grammar, sentence: str, rng: random.Random, kind: str) -> str | None:
@@ -177,14 +153,9 @@ def main() -> None:
     }  # fmt: skip
     training = {}
     for name in train_seconds:
-        records = [
-            json.loads(line)
-            for line in (run / name / "metrics.jsonl").read_text().splitlines()
-            if line.strip()
-        ]
+        records = read_metrics(run / name)
         steps = max((r.get("step", 0) for r in records), default=0)
-        validation = [r for r in records if r.get("split") == "validation"]
-        last = validation[-1] if validation else {}
+        last = last_validation(records)
         training[name] = {
             "steps": steps,
             "seconds": train_seconds[name],
@@ -304,7 +275,7 @@ def main() -> None:
     }
     (out / "electric_vs_pll.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "electric_vs_pll.md").write_text("\n".join(rows) + "\n")
-    (out / "electric_vs_pll.log").write_text("\n".join(LOG) + "\n")
+    write_log(out / "electric_vs_pll.log")
 
 
 if __name__ == "__main__":

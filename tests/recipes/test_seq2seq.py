@@ -37,13 +37,12 @@ def write_pairs(folder: Path, name: str, count: int, seed: int) -> tuple[Path, P
     return source, target
 
 
-@pytest.fixture(scope="module")
-def pairs(tmp_path_factory):
-    """{"train": (de, en), "valid": (de, en), "tokenizer": joint tokenizer folder}."""
-    folder = tmp_path_factory.mktemp("pairs")
+def write_toy_translation(folder: Path, train: int, valid: int) -> dict:
+    """`train` training and `valid` validation pairs and their joint word-level tokenizer, in
+    `folder`: {"train": (de, en), "valid": (de, en), "tokenizer": tokenizer folder}."""
     files = {
-        "train": write_pairs(folder, "train", 120, 1),
-        "valid": write_pairs(folder, "valid", 16, 2),
+        "train": write_pairs(folder, "train", train, 1),
+        "valid": write_pairs(folder, "valid", valid, 2),
     }
     lines = [line for path in files["train"] for line in path.read_text().splitlines()]
     train_tokenizer(lines, kind="wordlevel", model_max_length=32).save_pretrained(folder / "tok")
@@ -51,7 +50,14 @@ def pairs(tmp_path_factory):
     return files
 
 
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory):
+    """{"train": (de, en), "valid": (de, en), "tokenizer": joint tokenizer folder}."""
+    return write_toy_translation(tmp_path_factory.mktemp("pairs"), 120, 16)
+
+
 def make(pairs, output: Path, **overrides) -> Seq2SeqConfig:
+    """A tiny, fast configuration over `pairs` (see `write_toy_translation`) writing to `output`."""
     values = dict(
         source=str(pairs["train"][0]),
         corpus=str(pairs["train"][1]),

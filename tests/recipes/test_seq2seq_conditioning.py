@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.recipes.test_seq2seq import GERMAN, write_pairs
-from textebm.data.tokenizers import train_tokenizer
+from tests.recipes.test_seq2seq import GERMAN, make, write_toy_translation
 from textebm.models.seq2seq import load_seq2seq
 from textebm.recipes.seq2seq import train_seq2seq
 from textebm.recipes.seq2seq_config import Seq2SeqConfig
@@ -38,33 +37,30 @@ def test_unconditional_entropy_by_simulation():
     assert pytest.approx(2.164, abs=1e-3) == UNCONDITIONAL_NATS
 
 
-@pytest.mark.slow
-def test_the_recipe_learns_to_use_the_source(tmp_path: Path):
-    train_files = write_pairs(tmp_path, "train", 2000, 1)
-    valid_files = write_pairs(tmp_path, "valid", 64, 2)
-    lines = [line for path in train_files for line in path.read_text().splitlines()]
-    train_tokenizer(lines, kind="wordlevel", model_max_length=32).save_pretrained(tmp_path / "tok")
-    torch.manual_seed(0)
-    config = Seq2SeqConfig(
-        source=str(train_files[0]),
-        corpus=str(train_files[1]),
-        validation_source=str(valid_files[0]),
-        validation=str(valid_files[1]),
-        tokenizer=str(tmp_path / "tok"),
-        output=str(tmp_path / "run"),
+def conditioning_config(folder: Path, **overrides) -> Seq2SeqConfig:
+    """The toy this test trains on, written into `folder`: 2,000 training and 64 validation
+    pairs with their tokenizer, a 2 x 64 model at learning rate 1e-3 for 400 steps (the rest as
+    `make`'s: 2 heads, context 16, no dropout), output in `folder`/run. `overrides` change any
+    field (experiments/multi30k/diagnostics/toy_translation_probe.py sweeps them)."""
+    pairs = write_toy_translation(folder, 2000, 64)
+    settings = dict(
         layers=2,
         hidden_size=64,
-        heads=2,
         intermediate_size=128,
-        context_length=16,
         batch_size=32,
         max_steps=400,
         eval_every=400,
         log_every=100,
         checkpoint_every=0,
         learning_rate=1e-3,  # the rate the collapsed Multi30k run used
-        dropout=0.0,
     )
+    return make(pairs, folder / "run", **{**settings, **overrides})
+
+
+@pytest.mark.slow
+def test_the_recipe_learns_to_use_the_source(tmp_path: Path):
+    config = conditioning_config(tmp_path)
+    torch.manual_seed(0)
     output = train_seq2seq(config)
     records = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
     loss = [r for r in records if r["split"] == "validation"][-1]["loss"]

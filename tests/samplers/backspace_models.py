@@ -1,12 +1,13 @@
-"""Tiny causal LMs with a <bkspc> token made likely, for the backspace generation tests: GPT-2
-from the shared tiny builder, a Llama-shaped one, saved or in memory."""
+"""Tiny causal LMs with a <bkspc> token made likely, for the backspace generation tests: any
+model (`with_backspace`, e.g. over `textebm.models.tiny.tiny_llama`), or the shared tiny GPT-2
+saved to a folder (`build_backspace_clm`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from textebm.models.backspace import add_backspace
 from textebm.models.saving import no_save_progress
@@ -27,25 +28,6 @@ def with_backspace(model, tokenizer, logit: float):
         mean = hidden.mean(dim=0)
         model.get_output_embeddings().weight[bk] = logit * mean / mean.norm() ** 2
     return model, tokenizer, bk
-
-
-def tiny_llama(tokenizer) -> LlamaForCausalLM:
-    """A random 2-layer Llama (hidden size 32, grouped-query attention) over `tokenizer`."""
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=128,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        initializer_range=0.1,
-    )
-    torch.manual_seed(0)
-    return LlamaForCausalLM(config).eval()
 
 
 def build_backspace_clm(folder: str | Path, logit: float = 3.0) -> Path:

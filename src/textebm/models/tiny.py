@@ -188,15 +188,15 @@ def build_tiny_clm(
     return save_tiny(model, tokenizer, output_dir)
 
 
-def build_tiny_llama(
-    output_dir: str | Path, seed: int = 0, init_scale: float = 1.0, **config_overrides
-) -> Path:
-    """Build a random tiny Llama (2 layers, hidden size 32, 4 query heads sharing 2 key/value
-    heads, rotary positions, untied output layer) with the word-level tokenizer: the other
-    causal-LM shape, beside `build_tiny_clm`'s GPT-2. Returns the folder, loadable with
-    `AutoModelForCausalLM.from_pretrained`.
+def tiny_llama(
+    tokenizer, seed: int = 0, init_scale: float = 1.0, **config_overrides
+) -> LlamaForCausalLM:
+    """A random tiny Llama over `tokenizer`, in memory: 2 layers, hidden size 32, 4 query heads
+    sharing 2 key/value heads, rotary positions, untied output layer.
+
+    init_scale: multiplies Llama's default initialiser range (0.02); larger scales give
+        next-token distributions further from uniform.
     """
-    tokenizer = wordlevel_tokenizer()
     settings = dict(
         vocab_size=len(tokenizer),
         hidden_size=32,
@@ -213,7 +213,18 @@ def build_tiny_llama(
     )
     settings.update(config_overrides)
     torch.manual_seed(seed)  # from_config draws from the global RNG; seeded so builds repeat
-    model = LlamaForCausalLM(LlamaConfig(**settings)).eval()
+    return LlamaForCausalLM(LlamaConfig(**settings)).eval()
+
+
+def build_tiny_llama(
+    output_dir: str | Path, seed: int = 0, init_scale: float = 1.0, **config_overrides
+) -> Path:
+    """Build `tiny_llama` with the word-level tokenizer and save both to `output_dir`: the other
+    causal-LM shape, beside `build_tiny_clm`'s GPT-2. Returns the folder, loadable with
+    `AutoModelForCausalLM.from_pretrained`.
+    """
+    tokenizer = wordlevel_tokenizer()
+    model = tiny_llama(tokenizer, seed, init_scale, **config_overrides)
     return save_tiny(model, tokenizer, output_dir)
 
 

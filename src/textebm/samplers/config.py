@@ -16,8 +16,12 @@ from textebm.recipes.config import _check_types, option
 
 if TYPE_CHECKING:  # imported when used: the command line reads this module without torch
     from textebm.samplers.convergence import StopRule
+    from textebm.samplers.translate_config import TranslateConfig
 
 SAMPLERS = ("mh", "gibbs", "mask-predict")
+# shared with TranslateConfig: the chains of a translation move as a sampling run's do
+BLOCK_LAYOUTS = ("contiguous", "scattered")
+SCANS = ("random", "systematic")
 
 
 @dataclass
@@ -115,13 +119,13 @@ class SampleConfig:
         "contiguous",
         "a block's positions: consecutive, or any k of the free positions",
         "chains",
-        choices=("contiguous", "scattered"),
+        choices=BLOCK_LAYOUTS,
     )
     scan: str = option(
         "random",
         "which block a step changes: a random one, or each in turn",
         "chains",
-        choices=("random", "systematic"),
+        choices=SCANS,
     )
     seed: int = option(0, "seed of lengths, initial fill, proposals and acceptance", "chains")
     # processes
@@ -152,19 +156,7 @@ class SampleConfig:
     )
 
     def __post_init__(self) -> None:
-        _check_types(self)
-        choices = {
-            "energy": ("norm", "raw", "electric"),
-            "sampler": SAMPLERS,
-            "block_layout": ("contiguous", "scattered"),
-            "scan": ("random", "systematic"),
-            "decode": ("argmax", "sample"),
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise UsageError(
-                    f"{_flag(name)} must be one of {allowed}, not {getattr(self, name)!r}"
-                )
+        _check_types(self)  # and every field's choices
         electric = self.energy == "electric"
         checks = [
             (
@@ -184,23 +176,9 @@ class SampleConfig:
             (self.sweeps >= 1, f"--sweeps must be >= 1, not {self.sweeps}"),
             (self.burn_in >= 0, f"--burn-in must be >= 0, not {self.burn_in}"),
             (self.thin >= 1, f"--thin must be >= 1, not {self.thin}"),
-            (self.temperature > 0, f"--temperature must be positive, not {self.temperature}"),
-            (
-                self.anneal_to is None or self.anneal_to > 0,
-                f"--anneal-to must be positive, not {self.anneal_to}",
-            ),
-            (
-                self.proposal_temperature is None or self.proposal_temperature > 0,
-                f"--proposal-temperature must be positive, not {self.proposal_temperature}",
-            ),
-            (self.top_k >= 0, f"--top-k must be >= 0 (0 turns it off), not {self.top_k}"),
-            (0 < self.top_p <= 1, f"--top-p must be in (0, 1], not {self.top_p}"),
-            (self.block_size >= 1, f"--block-size must be >= 1, not {self.block_size}"),
-            (self.batch_tokens >= 1, f"--batch-tokens must be positive, not {self.batch_tokens}"),
+            *chain_checks(self),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise UsageError(message)
+        raise_first_failure(checks)
         if self.thin > self.sweeps and self.sampler != "mask-predict":
             raise UsageError(
                 f"--thin {self.thin} is more than --sweeps {self.sweeps}: nothing kept"
@@ -251,9 +229,7 @@ class SampleConfig:
                 f"--time-budget must be positive minutes, not {self.time_budget}",
             ),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise UsageError(message)
+        raise_first_failure(checks)
 
     def stop_rule(self) -> StopRule | None:
         """The `StopRule` of --until-rhat and its caps, or None for a fixed number of sweeps."""
@@ -262,6 +238,34 @@ class SampleConfig:
         from textebm.samplers.convergence import StopRule
 
         return StopRule(self.until_rhat, self.check_every, self.max_sweeps, self.time_budget)
+
+
+def chain_checks(config: SampleConfig | TranslateConfig) -> list[tuple[bool, str]]:
+    """(passed, error) of the chain settings that `SampleConfig` and `TranslateConfig` share,
+    field for field and flag for flag: temperatures, proposal truncation, blocks, batch tokens.
+    The help texts differ (a translation's chains only run for mh and gibbs), the rules do not."""
+    return [
+        (config.temperature > 0, f"--temperature must be positive, not {config.temperature}"),
+        (
+            config.anneal_to is None or config.anneal_to > 0,
+            f"--anneal-to must be positive, not {config.anneal_to}",
+        ),
+        (
+            config.proposal_temperature is None or config.proposal_temperature > 0,
+            f"--proposal-temperature must be positive, not {config.proposal_temperature}",
+        ),
+        (config.top_k >= 0, f"--top-k must be >= 0 (0 turns it off), not {config.top_k}"),
+        (0 < config.top_p <= 1, f"--top-p must be in (0, 1], not {config.top_p}"),
+        (config.block_size >= 1, f"--block-size must be >= 1, not {config.block_size}"),
+        (config.batch_tokens >= 1, f"--batch-tokens must be positive, not {config.batch_tokens}"),
+    ]
+
+
+def raise_first_failure(checks: list[tuple[bool, str]]) -> None:
+    """Raise a UsageError with the error of the first check that did not pass."""
+    for passed, error in checks:
+        if not passed:
+            raise UsageError(error)
 
 
 def _flag(name: str) -> str:

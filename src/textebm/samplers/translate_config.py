@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from textebm.data.shards import parse_shard
-from textebm.errors import UsageError
 from textebm.recipes.config import _check_types, option
+from textebm.samplers.config import BLOCK_LAYOUTS, SCANS, chain_checks, raise_first_failure
 
 CMLM_DECODERS = ("mh", "gibbs", "mask-predict", "greedy")
 DECODERS = (*CMLM_DECODERS, "beam")
@@ -81,13 +81,13 @@ class TranslateConfig:
         "contiguous",
         "a block's positions: consecutive, or any k of the target's positions",
         "decoder",
-        choices=("contiguous", "scattered"),
+        choices=BLOCK_LAYOUTS,
     )
     scan: str = option(
         "random",
         "which block a step changes: a random one, or each in turn",
         "decoder",
-        choices=("random", "systematic"),
+        choices=SCANS,
     )
     proposal_temperature: float | None = option(
         None,
@@ -150,26 +150,12 @@ class TranslateConfig:
     )
 
     def __post_init__(self) -> None:
-        _check_types(self)
-        if self.sampler not in DECODERS:
-            raise UsageError(f"--sampler must be one of {DECODERS}, not {self.sampler!r}")
+        _check_types(self)  # and every field's choices
         checks = [
             (self.length_beam >= 1, f"--length-beam must be >= 1, not {self.length_beam}"),
             (self.sweeps >= 1, f"--sweeps must be >= 1, not {self.sweeps}"),
             (self.iterations >= 1, f"--iterations must be >= 1, not {self.iterations}"),
-            (self.temperature > 0, f"--temperature must be positive, not {self.temperature}"),
-            (
-                self.anneal_to is None or self.anneal_to > 0,
-                f"--anneal-to must be positive, not {self.anneal_to}",
-            ),
-            (
-                self.proposal_temperature is None or self.proposal_temperature > 0,
-                f"--proposal-temperature must be positive, not {self.proposal_temperature}",
-            ),
-            (self.top_k >= 0, f"--top-k must be >= 0 (0 turns it off), not {self.top_k}"),
-            (0 < self.top_p <= 1, f"--top-p must be in (0, 1], not {self.top_p}"),
-            (self.block_size >= 1, f"--block-size must be >= 1, not {self.block_size}"),
-            (self.batch_tokens >= 1, f"--batch-tokens must be positive, not {self.batch_tokens}"),
+            *chain_checks(self),
             (
                 self.batch_sentences >= 1,
                 f"--batch-sentences must be >= 1, not {self.batch_sentences}",
@@ -189,8 +175,6 @@ class TranslateConfig:
                 f"--end-line {self.end_line} must be more than --start-line {self.start_line}",
             ),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise UsageError(message)
+        raise_first_failure(checks)
         if self.shard is not None:
             parse_shard(self.shard)  # a UsageError naming --shard
