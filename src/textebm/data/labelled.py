@@ -55,7 +55,9 @@ def label_index(
         if value in label_names:
             return label_names.index(value)
         raise UsageError(f"{where}: unknown label {value!r}; --labels names {list(label_names)}")
-    if not value.isdigit():
+    # ASCII digits only: str.isdigit() also accepts "²" (which int() refuses) and other
+    # scripts' digits ("٣"), neither a label a file means as an integer
+    if not (value.isascii() and value.isdigit()):
         hint = "; name the labels with --labels a,b,..." if value else ""
         raise UsageError(f"{where}: unknown label {value!r}: labels are integers 0..C-1{hint}")
     index = int(value)
