@@ -15,7 +15,6 @@ import pytest
 from tests.cli.translate_setup import (  # noqa: F401 (fixtures are used by name)
     COMMON,
     LINES,
-    _quiet_and_one_thread,
     lines,
     short_dir,
     source,
@@ -27,6 +26,7 @@ from textebm.models.tiny import build_tiny_seq2seq
 from textebm.samplers.beam import translate_beam
 
 _translate, _lines = translate, lines
+pytestmark = pytest.mark.usefixtures("_quiet_and_one_thread")
 
 
 def test_one_line_per_input_line_and_records(short_dir, source, tmp_path, capsys):

@@ -19,7 +19,6 @@ import torch
 from tests.cli.translate_setup import (  # noqa: F401 (fixtures are used by name)
     COMMON,
     LINES,
-    _quiet_and_one_thread,
     lines,
     short_dir,
     source,
@@ -43,6 +42,7 @@ from textebm.models.loading import load_cmlm
 from textebm.samplers import translate as translate_module
 
 _translate, _lines = translate, lines
+pytestmark = pytest.mark.usefixtures("_quiet_and_one_thread")
 
 
 def _interrupt_after(monkeypatch, batches: int) -> None:

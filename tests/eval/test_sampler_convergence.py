@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from textebm.cli.main import main
 from textebm.eval.sampler_convergence import (
@@ -136,15 +135,6 @@ def _sample(model_dir, out, extra: list[str]) -> tuple[dict, list[dict]]:
     diagnostics = json.loads(out.with_suffix(".diagnostics.json").read_text())
     records = [json.loads(line) for line in out.read_text().splitlines()]
     return diagnostics, records
-
-
-@pytest.fixture
-def _quiet_and_one_thread(monkeypatch):
-    monkeypatch.setenv("CI", "1")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.usefixtures("_quiet_and_one_thread")

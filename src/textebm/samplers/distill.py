@@ -29,6 +29,7 @@ from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from textebm.data.files import check_output, read_lines, write_json
+from textebm.data.fingerprint import file_digest
 from textebm.errors import UsageError
 from textebm.samplers.beam import translate_beam
 
@@ -68,14 +69,6 @@ def weights_digest(model: PreTrainedModel) -> str:
     return digest.hexdigest()
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _complete_lines(path: Path) -> list[bytes]:
     """The lines of a partial output that end in a newline (a torn last line is dropped)."""
     return path.read_bytes().split(b"\n")[:-1]
@@ -110,7 +103,7 @@ def distill_file(
     partial = output.with_name(output.name + ".partial")
     fingerprint_path = output.with_name(output.name + ".partial.json")
     fingerprint = {
-        "source": _file_digest(source),
+        "source": file_digest(source),
         "lines": len(lines),
         "weights": weights_digest(model),
         "settings": asdict(settings),
