@@ -125,14 +125,6 @@ def test_a_config_file_with_flags_over_it(short_dir, source, tmp_path):
     assert _translate(short_dir, source, tmp_path / "o.txt", "--config", str(config)) == 2
 
 
-def test_resume_refuses_outputs_of_different_lengths(short_dir, source, tmp_path, capsys):
-    out, records = tmp_path / "out.txt", tmp_path / "r.jsonl"
-    out.write_text("one\ntwo\n")
-    records.write_text("{}\n")
-    assert _translate(short_dir, source, out, "--records", str(records), "--resume") == 2
-    assert "holds 2 lines but" in capsys.readouterr().err
-
-
 def test_the_beam_path(source, tmp_path):
     folder = build_tiny_seq2seq(tmp_path / "s2s", init_scale=5.0)
     out = tmp_path / "out.txt"
