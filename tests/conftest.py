@@ -17,6 +17,19 @@ def _small_session_probe(monkeypatch):
     monkeypatch.setattr("textebm.hardware.SESSION_PROBE", probe)
 
 
+@pytest.fixture
+def _quiet_and_one_thread(monkeypatch):
+    """No progress bars (CI set); one torch thread: tiny models gain nothing from more, and on a
+    busy machine lose. Use with `pytestmark = pytest.mark.usefixtures("_quiet_and_one_thread")`."""
+    import torch
+
+    monkeypatch.setenv("CI", "1")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def wordlevel_dir(tmp_path_factory):
     """A tiny word-level BERT; init_scale 5 so its conditionals are far from uniform."""

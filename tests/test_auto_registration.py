@@ -32,6 +32,8 @@ FAKE_PACKAGE = {
         "fakehf.auto.registered['plugin'] = BertModel\n"
     ),
     "brokenplugin.py": "raise RuntimeError('cannot register')\n",
+    # a module of the package that fails once the Auto module is loaded (a missing dependency)
+    "fakehf/failing.py": "import fakehf.auto\n\nraise ImportError('needs something missing')\n",
 }
 
 
@@ -62,6 +64,20 @@ def test_the_plugin_registers_once_the_package_is_quiet_not_midway(fake_package)
 
         assert fakehf.auto.registered == {"plugin": fakehf.bert.BertModel}
         assert finder.done and finder not in sys.meta_path  # it removed itself
+    finally:
+        if finder in sys.meta_path:
+            sys.meta_path.remove(finder)
+
+
+def test_a_failing_import_of_the_package_does_not_leave_the_registration_pending(fake_package):
+    finder = with_finder("fakeplugin")
+    try:
+        with pytest.raises(ImportError, match="needs something missing"):
+            import fakehf.failing  # noqa: F401
+        # registered already, not at the next import of the package (which may never come)
+        assert finder.done and finder not in sys.meta_path
+        registered = sys.modules["fakehf.auto"].registered
+        assert registered == {"plugin": sys.modules["fakehf.bert"].BertModel}
     finally:
         if finder in sys.meta_path:
             sys.meta_path.remove(finder)

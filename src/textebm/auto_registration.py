@@ -71,7 +71,9 @@ class RegisterAfterImport:
             finally:
                 with self.lock:
                     self.executing -= 1
-            self.register_if_ready()
+                # also when the module failed: the package may be quiet now, and no later
+                # import of it need come to register
+                self.register_if_ready()
 
         spec.loader.exec_module = exec_module
         return spec

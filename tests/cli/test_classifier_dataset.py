@@ -78,16 +78,22 @@ def losses(run) -> list[tuple]:
 
 
 def test_a_class_label_dataset_trains_as_the_same_rows_in_tsv(
-    data, wordlevel_dir, tmp_path, capsys
+    data, wordlevel_dir, tmp_path, capsys, monkeypatch
 ):
     from_tsv, from_dataset = tmp_path / "tsv", tmp_path / "dataset"
     tsv = ["--train", str(data["tsv"] / "train.tsv"), "--dev", str(data["tsv"] / "dev.tsv")]
     code, _, err = run_main(train_args(tsv, wordlevel_dir, from_tsv, "--labels", "neg,pos"), capsys)
     assert code == 0, err
     # No --labels: the ClassLabel's integers are the labels and its names become id2label.
+    import textebm.data.corpus as corpus
+
+    loads, load = [], corpus._load_dataset
+    monkeypatch.setattr(corpus, "_load_dataset", lambda *a: loads.append(a) or load(*a))
     dataset = ["--dataset", data["classes"]]
     code, _, err = run_main(train_args(dataset, wordlevel_dir, from_dataset), capsys)
     assert code == 0, err
+    # the train split's text, then its labelled rows with the class names: not a third time
+    assert loads.count((data["classes"], "train")) == 2
     assert losses(from_dataset) == losses(from_tsv)
     assert any(r["split"] == "validation" for r in metrics(from_dataset))  # its validation split
     model = AutoModelForSequenceClassification.from_pretrained(from_dataset)

@@ -253,6 +253,10 @@ def _bad(tmp_path, data, classifier_dir):
             ["--data", str(_tsv(folder / "u.tsv", [("the cat", 0), ("a dog", 5)]))],
             "unknown label 5",
         ),
+        "superscript label": (  # "²".isdigit() is True, but int("²") raises
+            ["--data", str(_tsv(folder / "s.tsv", [("the cat", 0), ("a dog", "\u00b2")]))],
+            "line 3: unknown label '\u00b2': labels are integers",
+        ),
         "unknown name": (["--data", str(data["dev"]), "--labels", "x,y,z"], "unknown label '"),
         "label count": (
             [
@@ -293,6 +297,7 @@ def _bad(tmp_path, data, classifier_dir):
 
 BAD = [
     "unknown label",
+    "superscript label",
     "unknown name",
     "label count",
     "missing column",

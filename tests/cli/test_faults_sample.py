@@ -4,20 +4,13 @@ one line and exit 2 for bad input, a note for unknown words in --init."""
 from __future__ import annotations
 
 import pytest
-import torch
 
 from tests.cli.faults import assert_one_line_error, run_main
 
 QUICK = ["--length", "4", "--chains", "2", "--sweeps", "2", "--burn-in", "0", "--thin", "1"]
 
 
-@pytest.fixture(autouse=True)
-def _quiet_and_one_thread(monkeypatch):
-    monkeypatch.setenv("CI", "1")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("_quiet_and_one_thread")
 
 
 def test_standard_output_is_refused_and_nothing_is_written(

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from tests.cli.faults import run_main
+from tests.cli.faults import assert_one_line_error, run_main
 from tests.samplers.backspace_models import build_backspace_clm
 from textebm.models.backspace import BKSPC_TOKEN
 from textebm.models.loading import load_causal_lm
@@ -93,6 +93,19 @@ def test_greedy_ban_deleted_flag(bk_dir, prompts, tmp_path, capsys):
     assert sum(redraws(r["actions"]) for r in plain) > 0  # the loop
     assert sum(redraws(r["actions"]) for r in banned) == 0
     assert sum(r["n_backspaces"] for r in banned) > 0
+
+
+def test_ban_deleted_without_backspaces_is_one_line_exit_2(
+    bk_dir, clm_dir, prompts, tmp_path, capsys
+):
+    """Not a silent no-op: on a model without <bkspc>, or with --backspace off."""
+    out = tmp_path / "out.jsonl"
+    base = ["generate", "--prompts", str(prompts), "-o", str(out), "--ban-deleted"]
+    code, _, err = run_main([*base, "--model", str(clm_dir)], capsys)
+    assert_one_line_error(code, err, "--ban-deleted needs backspaces", "has no <bkspc> token")
+    code, _, err = run_main([*base, "--model", str(bk_dir), "--backspace", "off"], capsys)
+    assert_one_line_error(code, err, "--ban-deleted", "--backspace off draws none")
+    assert not out.exists()
 
 
 def test_one_prompt_to_standard_output(clm_dir, capsys):

@@ -10,15 +10,7 @@ import torch
 from textebm.cli.main import main
 from textebm.energies import MaskedLMEnergy
 
-
-@pytest.fixture(autouse=True)
-def _quiet_and_one_thread(monkeypatch):
-    """No progress bars; one thread (tiny model: extra threads only slow it down when busy)."""
-    monkeypatch.setenv("CI", "1")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("_quiet_and_one_thread")
 
 
 def _sample(args: list[str], capsys) -> tuple[int, str]:

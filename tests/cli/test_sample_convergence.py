@@ -10,14 +10,7 @@ import torch
 from textebm.cli.main import main
 from textebm.eval.mcmc import split_rhat
 
-
-@pytest.fixture(autouse=True)
-def _quiet_and_one_thread(monkeypatch):
-    monkeypatch.setenv("CI", "1")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("_quiet_and_one_thread")
 
 
 def _sample(model_dir, tmp_path, capsys, name: str, extra: list[str]) -> tuple[int, str]:

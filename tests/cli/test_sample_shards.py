@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 from textebm.cli.main import main
 
@@ -19,13 +18,7 @@ COMMON = ["--length", "3-5", "--chains", "5", "--sweeps", "4", "--burn-in", "1",
 LONE = ["--shard", "1/2", "--seed", "0", "--length", "3-4", "--chains", "6"]
 
 
-@pytest.fixture(autouse=True)
-def _quiet_and_one_thread(monkeypatch):
-    monkeypatch.setenv("CI", "1")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # the tiny model gains nothing from more; a busy machine loses
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("_quiet_and_one_thread")
 
 
 def _sample(model_dir, out, extra: list[str]) -> int:

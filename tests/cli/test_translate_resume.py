@@ -19,7 +19,6 @@ import torch
 from tests.cli.translate_setup import (  # noqa: F401 (fixtures are used by name)
     COMMON,
     LINES,
-    _quiet_and_one_thread,
     lines,
     short_dir,
     source,
@@ -27,6 +26,7 @@ from tests.cli.translate_setup import (  # noqa: F401 (fixtures are used by name
 )
 from textebm.cli.translate_resume import (
     Part,
+    append_part,
     check_other_parts,
     differences,
     finished_output,
@@ -43,6 +43,7 @@ from textebm.models.loading import load_cmlm
 from textebm.samplers import translate as translate_module
 
 _translate, _lines = translate, lines
+pytestmark = pytest.mark.usefixtures("_quiet_and_one_thread")
 
 
 def _interrupt_after(monkeypatch, batches: int) -> None:
@@ -120,14 +121,117 @@ def test_resume_refuses_an_output_it_cannot_check(short_dir, source, tmp_path, c
     assert _lines(out) == ["one", "two"]
 
 
-def test_resume_refuses_lines_that_are_not_whole_batches(short_dir, source, tmp_path, capsys):
-    out = tmp_path / "out.txt"
+def test_resume_cuts_a_torn_tail_back_to_whole_batches(short_dir, source, tmp_path):
+    """A kill in the middle of an append leaves a torn line and maybe part of a batch: --resume
+    keeps the whole batches only, and writes what one uninterrupted run writes."""
+    whole, whole_records = tmp_path / "whole.txt", tmp_path / "whole.jsonl"
+    assert _translate(short_dir, source, whole, "--records", str(whole_records)) == 0
+    out, records = tmp_path / "out.txt", tmp_path / "out.jsonl"
     with pytest.MonkeyPatch.context() as patch:
         _interrupt_after(patch, 1)
-        assert _translate(short_dir, source, out) == 130
-    out.write_text(out.read_text() + "a third line\n")
-    assert _translate(short_dir, source, out, "--resume") == 2
-    assert "holds 3 lines, not whole batches of --batch-sentences 2" in capsys.readouterr().err
+        assert _translate(short_dir, source, out, "--records", str(records)) == 130
+    with out.open("a") as handle:
+        handle.write("a third line\nhalf a fou")  # a whole line of batch 2, then a torn one
+    with records.open("a") as handle:
+        handle.write('{"line": 2, "sou')
+    assert _translate(short_dir, source, out, "--records", str(records), "--resume") == 0
+    assert out.read_bytes() == whole.read_bytes()
+    assert _without_seconds(records) == _without_seconds(whole_records)
+
+
+@pytest.mark.parametrize("behind", ["records", "output"])
+def test_resume_continues_from_the_shorter_of_output_and_records(
+    short_dir, source, tmp_path, behind
+):
+    """A kill between the two appends of a batch leaves the output a batch ahead of the
+    records (or, were the order reversed, behind): the run resumes from the shorter one."""
+    whole, whole_records = tmp_path / "whole.txt", tmp_path / "whole.jsonl"
+    assert _translate(short_dir, source, whole, "--records", str(whole_records)) == 0
+    out, records = tmp_path / "out.txt", tmp_path / "out.jsonl"
+    with pytest.MonkeyPatch.context() as patch:
+        _interrupt_after(patch, 2)
+        assert _translate(short_dir, source, out, "--records", str(records)) == 130
+    assert len(_lines(out)) == len(_lines(records)) == 4
+    shorter = records if behind == "records" else out
+    shorter.write_text("".join(line + "\n" for line in _lines(shorter)[:2]))
+    assert _translate(short_dir, source, out, "--records", str(records), "--resume") == 0
+    assert out.read_bytes() == whole.read_bytes()
+    assert _without_seconds(records) == _without_seconds(whole_records)
+
+
+def test_resume_refuses_records_of_another_run(short_dir, source, tmp_path, capsys):
+    """Run A writes records; run B (another seed, no --records) is interrupted: A's records are
+    not B's, though the counts would allow a pairing."""
+    out, records = tmp_path / "out.txt", tmp_path / "out.jsonl"
+    assert _translate(short_dir, source, out, "--records", str(records)) == 0
+    with pytest.MonkeyPatch.context() as patch:
+        _interrupt_after(patch, 1)
+        assert _translate(short_dir, source, out, "--seed", "2") == 130
+    kept = records.read_bytes()
+    args = ["--seed", "2", "--records", str(records), "--resume"]
+    assert _translate(short_dir, source, out, *args) == 2
+    err = capsys.readouterr().err
+    assert "line 1 of" in err and "they are not from one run" in err, err
+    assert records.read_bytes() == kept and len(_lines(out)) == 2
+    records.unlink()
+    assert _translate(short_dir, source, out, *args) == 2
+    assert "out.jsonl does not exist: the run that wrote them kept no --records" in (
+        capsys.readouterr().err
+    )
+
+
+def test_each_batch_is_appended_not_the_whole_file_rewritten(short_dir, source, tmp_path):
+    """A hard link taken after the first batch sees every later batch: the files grow in place
+    (rewriting them would cost the whole file so far after every batch)."""
+    out, records = tmp_path / "out.txt", tmp_path / "out.jsonl"
+    original, calls = translate_module.CMLMTranslator.decode, []
+
+    def decode(self, *args):
+        if len(calls) == 1:  # the first batch is written
+            os.link(out, tmp_path / "out.link")
+            os.link(records, tmp_path / "records.link")
+        calls.append(1)
+        return original(self, *args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(translate_module.CMLMTranslator, "decode", decode)
+        assert _translate(short_dir, source, out, "--records", str(records)) == 0
+    assert len(calls) == 3 and len(_lines(out)) == len(LINES)
+    assert (tmp_path / "out.link").read_bytes() == out.read_bytes()
+    assert (tmp_path / "records.link").read_bytes() == records.read_bytes()
+
+
+def test_line_breaks_inside_a_translation_are_written_as_spaces(short_dir, source, tmp_path):
+    """One output line per input line, and a resumed run counts them right; --records keeps the
+    text as decoded."""
+    original = translate_module.CMLMTranslator.decode
+
+    def with_breaks(self, *args):
+        results = original(self, *args)
+        for result in results:
+            result.text = f"{result.text}\nsecond\r\nthird\rfourth\u2028fifth"
+        return results
+
+    whole, whole_records = tmp_path / "whole.txt", tmp_path / "whole.jsonl"
+    out, records = tmp_path / "out.txt", tmp_path / "out.jsonl"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(translate_module.CMLMTranslator, "decode", with_breaks)
+        assert _translate(short_dir, source, whole, "--records", str(whole_records)) == 0
+        _interrupt_after(patch, 1)
+        assert _translate(short_dir, source, out, "--records", str(records)) == 130
+    texts = whole.read_text().split("\n")
+    assert len(texts) == len(LINES) + 1 and texts[-1] == ""
+    assert all(t.endswith(" second third fourth fifth") for t in texts[:-1])
+    rows = [json.loads(r) for r in whole_records.read_text().split("\n")[:-1]]
+    decoded = [r["text"].removesuffix("\nsecond\r\nthird\rfourth\u2028fifth") for r in rows]
+    assert [d + " second third fourth fifth" for d in decoded] == texts[:-1]
+    assert all("\n" not in d for d in decoded)  # each record held the text as decoded
+    assert len(_lines(out)) == 2
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(translate_module.CMLMTranslator, "decode", with_breaks)
+        assert _translate(short_dir, source, out, "--records", str(records), "--resume") == 0
+    assert out.read_bytes() == whole.read_bytes()
+    assert _without_seconds(records) == _without_seconds(whole_records)
 
 
 def test_a_fresh_run_leaves_the_last_output_until_its_first_batch(
@@ -170,6 +274,48 @@ def test_one_process_does_not_resume_the_parts_of_several(short_dir, source, tmp
         check_other_parts(str(out), 3)
     assert _translate(short_dir, source, out) == 0  # a fresh run clears them
     assert not list(tmp_path.glob("out.txt.part-*"))
+
+
+class _RankZeroOf:
+    """Rank 0 of a run on `world` processes, in this process alone: it gathers only its own
+    items, so the merged output holds its shard (the file logic of several processes, fast)."""
+
+    def __init__(self, world: int) -> None:
+        self.rank, self.world, self.device, self.is_main = 0, world, torch.device("cpu"), True
+
+    @property
+    def shard(self) -> Shard:
+        return Shard(0, self.world)
+
+    def gather(self, items: list) -> list:
+        return list(items)
+
+    def wait(self) -> None:
+        pass
+
+
+def test_parts_are_appended_and_a_fresh_run_clears_other_runs_parts(
+    short_dir, source, tmp_path, monkeypatch
+):
+    """A fresh run on 2 processes removes the parts of an earlier run on 3 (else they would
+    block its --resume); its part grows a batch at a time; a torn last batch is cut off."""
+    one = tmp_path / "one.txt"
+    assert _translate(short_dir, source, one, "--shard", "0/2") == 0  # lines 0-2: rank 0's
+    monkeypatch.setattr("textebm.data.shards.Processes", lambda cpu=False: _RankZeroOf(2))
+    out = tmp_path / "out.txt"
+    stale = [part_path(out, Shard(2, 3)), part_path(out, Shard(0, 1))]
+    for path in stale:
+        write_part(path, {"format": 1}, Part(["x"], ["{}"]))
+    with pytest.MonkeyPatch.context() as patch:
+        _interrupt_after(patch, 1)
+        assert _translate(short_dir, source, out) == 130
+    assert not any(path.exists() for path in stale)
+    mine = part_path(out, Shard(0, 2))
+    assert len(mine.read_text().splitlines()) == 1  # the first batch, with the identity
+    with mine.open("a") as handle:
+        handle.write('{"texts": ["a torn')
+    assert _translate(short_dir, source, out, "--resume") == 0
+    assert out.read_bytes() == one.read_bytes() and not mine.exists()
 
 
 def test_differences_by_hand():
@@ -215,7 +361,18 @@ def test_a_part_is_read_back_only_by_its_own_run(tmp_path):
     assert read_part(path, identity) == Part(["a", "b"], ['{"line": 2}', '{"line": 3}'])
     with pytest.raises(UsageError, match=r"other settings \(--seed 1 -> 2\)"):
         read_part(path, {**identity, "settings": {"seed": 2}})
-    path.write_text('{"texts": ["a"]')  # torn by hand: atomic writes never leave this
+    append_part(path, ["c"], ['{"line": 4}'])
+    read = read_part(path, identity)
+    assert read == Part(["a", "b", "c"], ['{"line": 2}', '{"line": 3}', '{"line": 4}'])
+    with path.open("a") as handle:  # a kill in the middle of an append
+        handle.write('{"texts": ["d"], "rec')
+    assert read_part(path, identity) == read
+    assert read_part(path, identity).size == read.size < path.stat().st_size
+    with path.open("a") as handle:  # a whole line that is no batch
+        handle.write('"][\n')
+    with pytest.raises(UsageError, match="is not a part file of textebm translate"):
+        read_part(path, identity)
+    path.write_text('{"texts": ["a"]')  # torn by hand: its first line is written atomically
     with pytest.raises(UsageError, match="is not a part file of textebm translate"):
         read_part(path, identity)
 
@@ -262,14 +419,18 @@ def test_two_processes_killed_then_resumed_write_the_two_shards(
     short_dir, source, tmp_path, capsys
 ):
     """6 lines on 2 processes in batches of 2 (shards 0-2 and 3-5), both killed after their
-    first batch: each part holds that batch; a resume where one part is another run's stops with a
-    message and leaves the parts; the resume with the run's settings writes bitwise what
-    the two one-process --shard runs write (records too, but for the seconds)."""
+    first batch: each part holds that batch (and the part of a run on 3 processes is gone); a
+    resume where one part is another run's stops with a message and leaves the parts; the
+    resume with the run's settings appends the second batches and writes bitwise what the two
+    one-process --shard runs write (records too, but for the seconds)."""
     out, records = tmp_path / "two.txt", tmp_path / "two.jsonl"
     args = ["--model", str(short_dir), *COMMON, "--sampler", "mh", str(source)]
     args += ["-o", str(out), "--records", str(records)]
+    stale = part_path(out, Shard(1, 3))  # of an earlier run on 3 processes: cleared by rank 0
+    write_part(stale, {"format": 1}, Part(["x"], ["{}"]))
     killed = _torchrun(args, str(Path(__file__).with_name("translate_killed.py")), KILL_AFTER="1")
     assert killed.returncode != 0 and not out.exists() and not records.exists()
+    assert not stale.exists()
     parts = [part_path(out, Shard(rank, 2)) for rank in range(2)]
     saved = [json.loads(path.read_text()) for path in parts]
     assert [len(part["texts"]) for part in saved] == [2, 2]

@@ -1,10 +1,10 @@
 """What the `textebm translate` CLI tests share: six source lines, the common flags, a short random
-CMLM, one thread and no progress bars. Import the fixtures by name into a test module."""
+CMLM. Import the fixtures by name into a test module (and use the root conftest's
+`_quiet_and_one_thread`: one thread and no progress bars)."""
 
 from __future__ import annotations
 
 import pytest
-import torch
 
 from tests.samplers.translate_models import build_short_cmlm
 from textebm.cli.main import main
@@ -16,15 +16,6 @@ COMMON = ["--device", "cpu", "--sweeps", "2", "--batch-sentences", "2", "--seed"
 @pytest.fixture(scope="module")
 def short_dir(tmp_path_factory):
     return build_short_cmlm(tmp_path_factory.mktemp("short_cmlm"))
-
-
-@pytest.fixture(autouse=True)
-def _quiet_and_one_thread(monkeypatch):
-    monkeypatch.setenv("CI", "1")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

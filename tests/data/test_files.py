@@ -6,7 +6,7 @@ import gzip
 
 import pytest
 
-from textebm.data.files import atomic_write, read_lines
+from textebm.data.files import append_synced, atomic_write, cut_back, read_lines, whole_lines
 from textebm.errors import UsageError
 
 
@@ -74,3 +74,15 @@ def test_a_byte_order_mark_is_not_part_of_the_first_word(tmp_path):
         lines = read_lines(source)
         assert lines[0] == "the cat sat ."
         assert lines[1].startswith("\ufeff")  # only a leading mark is a byte-order mark
+
+
+def test_an_appended_log_keeps_whole_lines_and_cuts_a_torn_one(tmp_path):
+    log = tmp_path / "log.txt"
+    assert whole_lines(log) == ([], [])  # none yet
+    append_synced(log, "a\nbé\n".encode())
+    append_synced(log, b"c\nto")  # a kill in the middle of the second append
+    lines, ends = whole_lines(log)
+    assert lines == [b"a", "bé".encode(), b"c"] and ends == [2, 6, 8]
+    cut_back(log, ends[1])
+    append_synced(log, b"d\n")
+    assert log.read_bytes() == "a\nbé\nd\n".encode()

@@ -54,6 +54,8 @@ def test_sentence_pairs_and_other_column_names(tmp_path):
         ("sentence\tlabel\na\t0\n", {"text_pair_column": "b"}, "--text-pair-column"),
         ("sentence\tlabel\na\tpositive\n", {}, "line 2: unknown label 'positive'.*--labels"),
         ("sentence\tlabel\na\t-1\n", {}, "line 2: unknown label '-1'"),
+        ("sentence\tlabel\na\t\u00b2\n", {}, "line 2: unknown label '\u00b2'"),
+        ("sentence\tlabel\na\t\u0663\n", {}, "line 2: unknown label '\u0663'"),
         ("sentence\tlabel\na\t0\nb\t2\n", {"num_labels": 2}, "line 3: unknown label 2"),
         ("sentence\tlabel\na\tneg\n", {"label_names": ["no", "yes"]}, "unknown label 'neg'"),
         ("sentence\tlabel\na\n", {}, "line 2 has 1 fields"),

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from textebm.data.labelled import LabelledExample, read_labelled, read_labelled_dataset
+from textebm.data.labelled import (
+    LabelledExample,
+    read_labelled,
+    read_labelled_dataset,
+    read_labelled_from,
+)
 from textebm.errors import UsageError
 
 datasets = pytest.importorskip("datasets")
@@ -36,7 +41,8 @@ def test_class_label_integers_are_the_labels_and_names_match_by_name(tmp_path):
         tmp_path / "d", {"sentence": TEXTS, "label": [1, 0, 0, 1]}, class_label("neg", "pos")
     )
     expected = [LabelledExample(t, label) for t, label in zip(TEXTS, [1, 0, 0, 1], strict=True)]
-    assert read_labelled_dataset(folder, "train") == expected
+    rows = read_labelled_dataset(folder, "train")
+    assert rows == expected and rows.class_names == ["neg", "pos"]
     # --labels in another order: each class matched by its name, so the indices flip.
     flipped = [LabelledExample(t, 1 - e.label) for t, e in zip(TEXTS, expected, strict=True)]
     assert read_labelled_dataset(folder, "train", label_names=["pos", "neg"]) == flipped
@@ -54,7 +60,9 @@ def test_string_and_integer_label_columns_read_as_a_tsv_would(tmp_path):
         tsv, label_names=names
     )
     numbers = saved(tmp_path / "n", {"sentence": TEXTS, "label": [2, 0, 1, 2]})
-    assert [r.label for r in read_labelled_dataset(numbers, "train")] == [2, 0, 1, 2]
+    rows = read_labelled_dataset(numbers, "train")
+    assert [r.label for r in rows] == [2, 0, 1, 2] and rows.class_names is None  # no ClassLabel
+    assert read_labelled_from(tsv, None, "train", label_names=names).class_names is None
 
 
 def test_sentence_pairs_and_other_column_names(tmp_path):

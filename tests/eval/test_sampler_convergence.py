@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from textebm.cli.main import main
 from textebm.eval.sampler_convergence import (
@@ -110,20 +109,32 @@ def test_worst_rhat_at_a_check_and_the_records_kept_within():
         kept_within(records, diagnostics, 150)
 
 
+def test_an_annealed_run_is_read_only_over_the_sweeps_its_schedule_spans():
+    """--anneal-to cools over burn-in + --sweeps (the minimum): the first k sweeps of a longer run
+    are a k-sweep run only for k = the minimum; at one temperature any k is."""
+    annealed = {"temperature": {"first": 1.0, "last": 0.25}}
+    records = [{"chain": c, "sweep": s} for s in range(30, 161, 10) for c in range(2)]
+    diagnostics = _diagnostics(stopping=STOPPING, **annealed)  # min_sweeps 100 of 140
+    assert worst_rhat_at(diagnostics, 100) == 1.31
+    assert len(kept_within(records, diagnostics, 100)) == 2 * 10
+    for k in (90, 120, 140):
+        with pytest.raises(ValueError, match=f"burn-in and 100 sweeps, so its first {k} sweeps"):
+            kept_within(records, diagnostics, k)
+        with pytest.raises(ValueError, match=r"anneals from temperature 1 to 0\.25"):
+            worst_rhat_at(diagnostics, k)
+    fixed = _diagnostics(**annealed)  # no rule: the schedule spans all 140 sweeps
+    assert len(kept_within(records, fixed, 140)) == len(records)
+    with pytest.raises(ValueError, match="burn-in and 140 sweeps"):
+        kept_within(records, fixed, 100)
+    steady = _diagnostics(stopping=STOPPING, temperature={"first": 0.5, "last": 0.5})
+    assert worst_rhat_at(steady, 120) == 1.08 and len(kept_within(records, steady, 120)) == 2 * 12
+
+
 def _sample(model_dir, out, extra: list[str]) -> tuple[dict, list[dict]]:
     assert main(["sample", "--model", str(model_dir), *extra, "-o", str(out)]) == 0
     diagnostics = json.loads(out.with_suffix(".diagnostics.json").read_text())
     records = [json.loads(line) for line in out.read_text().splitlines()]
     return diagnostics, records
-
-
-@pytest.fixture
-def _quiet_and_one_thread(monkeypatch):
-    monkeypatch.setenv("CI", "1")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.usefixtures("_quiet_and_one_thread")

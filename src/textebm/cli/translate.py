@@ -2,13 +2,15 @@
 mask-predict, greedy) or an encoder-decoder (beam), one output line per input line, in order.
 
 The flags are `TranslateConfig`'s fields; the work is `textebm.samplers.translate_lines`: this
-module reads, checks and writes. On one process the output (and `--records`) is rewritten
-atomically after every batch, so an interrupted run leaves a valid prefix that `--resume`
-continues. Under torchrun or accelerate launch every process translates a contiguous shard of
-the lines, saving its progress in a part file after every batch, and the main process writes
+module reads, checks and writes. On one process every batch is appended to the output (and
+`--records`) and synced to disk, so an interrupted run leaves whole batches (and at most a torn
+one, which `--resume` cuts off) that `--resume` continues; writing costs the batch, not the
+file so far. Under torchrun or accelerate launch every process translates a contiguous shard of
+the lines, appending its progress to a part file after every batch, and the main process writes
 them all at the end; `--resume` under as many processes continues every shard. A resumed run
 must have the settings of the run it continues (`translate_resume`: what is checked, and the
-files beside -o).
+files beside -o). A line break inside a translation is written as a space (`output_line`):
+OUT holds one line per input line, whatever the tokenizer decodes.
 """
 
 from __future__ import annotations
@@ -21,13 +23,17 @@ from pathlib import Path
 
 from textebm.cli.train import add_config_arguments
 from textebm.cli.translate_resume import (
+    Kept,
     Part,
+    append_part,
     check_done,
     check_other_parts,
     finished_output,
     kept_output,
+    output_line,
     part_path,
     part_paths,
+    part_world,
     read_part,
     run_identity,
     settings_path,
@@ -119,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_alone(args: argparse.Namespace, config: TranslateConfig, lines: list[str]) -> int:
-    """One process: the output (and records) rewritten atomically after every batch."""
+    """One process: each batch appended to the output (and records) as it is done."""
     from textebm.cli.common import show_progress
     from textebm.data.shards import parse_shard
     from textebm.errors import UsageError
@@ -129,24 +135,21 @@ def _run_alone(args: argparse.Namespace, config: TranslateConfig, lines: list[st
     identity = None
     if args.output != "-":
         identity = run_identity(config, lines, shard, processes=1)
+    kept = Kept()
     if args.resume:
-        size = len(selected_lines(len(lines), config, shard))
-        texts, records = kept_output(
-            args.output, args.records, identity, size, config.batch_sentences
-        )
-    else:
-        texts, records = [], []
-    writer = _Writer(args, config, lines, identity, texts, records)
+        selection = selected_lines(len(lines), config, shard)
+        kept = kept_output(args.output, args.records, identity, selection, config.batch_sentences)
+    writer = _Writer(args, config, lines, identity, kept)
     done = translate_lines(
         config,
         lines,
         shard=shard,
-        done=len(texts),
+        done=len(kept.texts),
         on_batch=writer.add,
         progress=show_progress(len(lines), threshold=2),
         name=args.input,
     )
-    if not done and not texts:
+    if not done and not kept.texts:
         raise UsageError("no lines to translate in this selection")
     if not done:
         print(f"textebm translate: {args.output} is complete already", file=sys.stderr)
@@ -155,43 +158,53 @@ def _run_alone(args: argparse.Namespace, config: TranslateConfig, lines: list[st
 
 
 class _Writer:
-    """Writes one process's translations as they come: stdout appended; a file (and --records)
-    rewritten atomically after every batch. The first write of a run that keeps no earlier
-    lines first removes the old output, records and part files, then saves this run's identity
-    beside the output: an interrupted run never pairs old lines with a new identity, and until
-    its first batch is done the previous output stays as it was."""
+    """Writes one process's translations as they come, each batch appended (flushed and synced)
+    to the output (stdout, or a file) and to --records: a kill leaves whole batches and at most
+    one torn batch at the end of each file, which --resume cuts off (`kept_output`).
 
-    def __init__(self, args, config, lines, identity, texts, records) -> None:
+    The first write of a run that keeps no earlier lines first removes the old output, records
+    and part files, then saves this run's identity beside the output: an interrupted run never
+    pairs old lines with a new identity, and until its first batch is done the previous output
+    stays as it was. A resumed run first cuts both files back to the lines it keeps."""
+
+    def __init__(self, args, config, lines, identity, kept: Kept) -> None:
+        from textebm.data.files import cut_back
+
         self.args, self.config, self.lines, self.identity = args, config, lines, identity
-        self.texts, self.records = list(texts), list(records)
-        self.claimed = bool(texts)  # the saved identity is this run's already (checked)
+        self.started = bool(kept.texts)  # the saved identity is this run's already (checked)
+        if self.started:
+            cut_back(args.output, kept.output_bytes)
+            if args.records:
+                cut_back(args.records, kept.records_bytes)
 
     def add(self, batch) -> None:
-        from textebm.data.files import atomic_write
+        from textebm.data.files import append_synced
 
         args = self.args
-        new_texts = [t.text for t in batch]
-        self.texts.extend(new_texts)
-        self.records.extend(_records(batch, self.lines))
+        text = "".join(output_line(t.text) + "\n" for t in batch)
+        if not self.started:
+            self._start()
         if args.output == "-":
-            sys.stdout.write("".join(text + "\n" for text in new_texts))
+            sys.stdout.write(text)
             sys.stdout.flush()
         else:
-            if not self.claimed:
-                self._claim()
-            with atomic_write(args.output) as out:
-                out.writelines(text + "\n" for text in self.texts)
+            append_synced(args.output, text.encode("utf-8"))
         if args.records:
-            with atomic_write(args.records) as out:
-                out.writelines(record + "\n" for record in self.records)
+            records = "".join(record + "\n" for record in _records(batch, self.lines))
+            append_synced(args.records, records.encode("utf-8"))
 
-    def _claim(self) -> None:
-        for path in [Path(p) for p in (self.args.records, self.args.output) if p]:
-            path.unlink(missing_ok=True)
-        for path in part_paths(self.args.output):
-            path.unlink(missing_ok=True)
-        write_settings(self.args.output, self.identity, _about(self.args, self.config))
-        self.claimed = True
+    def _start(self) -> None:
+        """Before the first batch of a run that keeps nothing: the files start empty."""
+        args = self.args
+        if args.output != "-":
+            for path in [Path(p) for p in (args.records, args.output) if p]:
+                path.unlink(missing_ok=True)
+            for path in part_paths(args.output):
+                path.unlink(missing_ok=True)
+            write_settings(args.output, self.identity, _about(args, self.config))
+        elif args.records:
+            Path(args.records).unlink(missing_ok=True)
+        self.started = True
 
 
 def _run_across_to_stdout(args, config, lines, processes) -> None:
@@ -202,7 +215,7 @@ def _run_across_to_stdout(args, config, lines, processes) -> None:
     done = translate_across(config, lines, processes, name=args.input)
     if done is None:
         return
-    sys.stdout.write("".join(t.text + "\n" for t in done))
+    sys.stdout.write("".join(output_line(t.text) + "\n" for t in done))
     sys.stdout.flush()
     if args.records:
         with atomic_write(args.records) as out:
@@ -211,13 +224,13 @@ def _run_across_to_stdout(args, config, lines, processes) -> None:
 
 
 def _run_across(args, config, lines, processes) -> None:
-    """Several processes, output to a file: each saves its part after every batch; rank 0 merges
-    the parts (gathered through the process group) in rank order at the end.
+    """Several processes, output to a file: each appends every batch to its part file; rank 0
+    merges the parts (gathered through the process group) in rank order at the end.
 
     A --resume continues every process's part, or, where no process has one, finds the output
     complete. Every process takes the same decision: a problem found on any one (a part of
     another run) stops them all with its message."""
-    from textebm.data.files import atomic_write
+    from textebm.data.files import atomic_write, cut_back
     from textebm.errors import UsageError
     from textebm.samplers.translate import load_translator
     from textebm.samplers.translate_lines import selected_lines, translate_lines
@@ -239,8 +252,12 @@ def _run_across(args, config, lines, processes) -> None:
                     finished = finished_output(args.output, args.records, whole, size)
                 except UsageError as error:  # judged below, only if no process has a part
                     finished = str(error)
-        else:
-            path.unlink(missing_ok=True)  # a stale part of an earlier run must not be resumed
+        else:  # the parts of an earlier run must not be resumed, nor block a later --resume
+            path.unlink(missing_ok=True)
+            if processes.is_main:  # those of a run on another number of processes: rank 0's
+                for stale in part_paths(args.output):
+                    if part_world(stale) != processes.world:
+                        stale.unlink(missing_ok=True)
     except UsageError as error:
         problem = str(error)
     found = bool(part.texts) or path.is_file()
@@ -256,11 +273,17 @@ def _run_across(args, config, lines, processes) -> None:
             if processes.is_main:
                 print(f"textebm translate: {args.output} is complete already", file=sys.stderr)
             return
+    if part.texts:
+        cut_back(path, part.size)  # a batch torn by a kill goes before the next is appended
 
     def save(batch) -> None:
-        part.texts.extend(t.text for t in batch)
-        part.records.extend(_records(batch, lines))
-        write_part(path, identity, part)
+        texts, records = [t.text for t in batch], _records(batch, lines)
+        if part.texts:
+            append_part(path, texts, records)
+        else:
+            write_part(path, identity, Part(texts, records))
+        part.texts.extend(texts)
+        part.records.extend(records)
 
     translator = load_translator(config)
     new = translate_lines(
@@ -270,7 +293,7 @@ def _run_across(args, config, lines, processes) -> None:
     if processes.is_main:
         settings_path(args.output).unlink(missing_ok=True)  # until OUT is whole again
         with atomic_write(args.output) as out:
-            out.writelines(text + "\n" for texts, _, _ in parts for text in texts)
+            out.writelines(output_line(text) + "\n" for texts, _, _ in parts for text in texts)
         if args.records:
             with atomic_write(args.records) as out:
                 out.writelines(record + "\n" for _, records, _ in parts for record in records)

@@ -1,4 +1,6 @@
-"""Reading text (plain, `.gz`, or standard input) and writing outputs atomically."""
+"""Reading text (plain, `.gz`, or standard input) and writing outputs atomically; logs appended
+batch by batch (`append_synced`), of which an interrupted writer leaves whole lines and at most
+one torn last line (`whole_lines` drops it, `cut_back` removes it before the next append)."""
 
 from __future__ import annotations
 
@@ -88,6 +90,39 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def append_synced(path: str | Path, data: bytes) -> None:
+    """Append `data` to `path` (created if missing) and have it on disk (flush and fsync) before
+    returning: after a kill the file holds every earlier call's bytes, then at most a prefix of
+    this call's. Append whole lines, so that a prefix is whole lines and one torn line."""
+    with open(path, "ab") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def whole_lines(path: str | Path) -> tuple[list[bytes], list[int]]:
+    """The lines of `path` that end in a newline (without it; a torn last line dropped) and
+    where each one ends: ends[i] is the byte length of lines 0..i with their newlines. A file
+    that does not exist has none."""
+    try:
+        lines = Path(path).read_bytes().split(b"\n")[:-1]
+    except FileNotFoundError:
+        return [], []
+    ends, end = [], 0
+    for line in lines:
+        end += len(line) + 1
+        ends.append(end)
+    return lines, ends
+
+
+def cut_back(path: str | Path, size: int) -> None:
+    """Truncate `path` to its first `size` bytes (before appending after what was kept)."""
+    with open(path, "r+b") as handle:
+        handle.truncate(size)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def write_json(path: str | Path, data: object, indent: int = 2) -> None:

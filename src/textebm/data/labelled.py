@@ -31,6 +31,16 @@ class LabelledExample:
     text_pair: str | None = None
 
 
+class LabelledRows(list[LabelledExample]):
+    """The rows read, in order (a list), and `class_names`: the class names of a dataset's
+    `ClassLabel` label column (None for a file or another column), read with the rows so that
+    a caller need not load the dataset again to name its classes."""
+
+    def __init__(self, rows=(), class_names: list[str] | None = None) -> None:
+        super().__init__(rows)
+        self.class_names = class_names
+
+
 def parse_label_names(spec: str | None) -> list[str] | None:
     """`--labels a,b,c` as a list of names, or None (then labels are integers 0..C-1)."""
     if spec is None:
@@ -55,7 +65,9 @@ def label_index(
         if value in label_names:
             return label_names.index(value)
         raise UsageError(f"{where}: unknown label {value!r}; --labels names {list(label_names)}")
-    if not value.isdigit():
+    # ASCII digits only: str.isdigit() also accepts "²" (which int() refuses) and other
+    # scripts' digits ("٣"), neither a label a file means as an integer
+    if not (value.isascii() and value.isdigit()):
         hint = "; name the labels with --labels a,b,..." if value else ""
         raise UsageError(f"{where}: unknown label {value!r}: labels are integers 0..C-1{hint}")
     index = int(value)
@@ -126,9 +138,10 @@ def read_labelled_dataset(
     text_pair_column: str | None = None,
     label_names: Sequence[str] | None = None,
     num_labels: int | None = None,
-) -> list[LabelledExample]:
+) -> LabelledRows:
     """The rows of one split of a Hugging Face dataset (hub name or `save_to_disk` folder), in
-    order, by the columns and label rule of `read_labelled` (see the module notes on ClassLabel).
+    order, by the columns and label rule of `read_labelled` (see the module notes on ClassLabel),
+    with the label column's class names when it is a ClassLabel.
 
     Raises UsageError for a missing dataset, split or column, an empty text, or an unknown label
     (naming the dataset, split and 1-based row).
@@ -167,7 +180,7 @@ def read_labelled_dataset(
         examples.append(LabelledExample(str(text), label, None if pair is None else str(pair)))
     if not examples:
         raise UsageError(f"{source} holds no rows")
-    return examples
+    return LabelledRows(examples, classes)
 
 
 def _filled(text) -> bool:
@@ -176,10 +189,11 @@ def _filled(text) -> bool:
 
 def read_labelled_from(
     file: str | Path | None, dataset: str | None, split: str, **columns
-) -> list[LabelledExample]:
-    """Labelled rows from a TSV `file`, or, without one, from `split` of `dataset`."""
+) -> LabelledRows:
+    """Labelled rows from a TSV `file` (no class names), or, without one, from `split` of
+    `dataset` (see `read_labelled_dataset`)."""
     if file is not None:
-        return read_labelled(file, **columns)
+        return LabelledRows(read_labelled(file, **columns))
     if dataset is None:
         raise ValueError("read_labelled_from needs a file or a dataset")
     return read_labelled_dataset(dataset, split, **columns)

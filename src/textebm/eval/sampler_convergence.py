@@ -14,7 +14,9 @@ measures the lengths, not the mixing (the issue-4 PTB table's 1.4-6.7 was that).
 
 The stopping check draws no random numbers, so the first k sweeps of a run with `--until-rhat`
 are a run of exactly k sweeps with the same seed: `worst_rhat_at` and `kept_within` read that
-shorter run out of the longer one.
+shorter run out of the longer one. Not under annealing (`--anneal-to`): the temperature schedule
+spans the burn-in plus the run's minimum sweeps (`--sweeps`), so a k-sweep run cools over other
+sweeps unless k is that minimum; for an annealed run both functions refuse any other k.
 """
 
 from __future__ import annotations
@@ -85,7 +87,9 @@ def load_convergence(path: str | Path) -> Convergence:
 
 def worst_rhat_at(diagnostics: dict, sweeps: int) -> float | None:
     """The worst per-length split R-hat the stopping rule computed after exactly `sweeps` sweeps
-    past the burn-in, or None when it made no check there (or the check had too few draws)."""
+    past the burn-in, or None when it made no check there (or the check had too few draws).
+    Raises ValueError for an annealed run unless `sweeps` is its minimum (`check_prefix`)."""
+    check_prefix(diagnostics, sweeps)
     for check in (diagnostics.get("stopping") or {}).get("checks", []):
         if check["sweep"] == sweeps:
             return check["worst_split_rhat"]
@@ -94,8 +98,29 @@ def worst_rhat_at(diagnostics: dict, sweeps: int) -> float | None:
 
 def kept_within(records: list[dict], diagnostics: dict, sweeps: int) -> list[dict]:
     """The records (lines of NAME.jsonl) kept within the first `sweeps` sweeps past the burn-in:
-    a record's "sweep" counts the burn-in too (the first kept is burn_in + thin)."""
+    a record's "sweep" counts the burn-in too (the first kept is burn_in + thin). Raises
+    ValueError for an annealed run unless `sweeps` is its minimum (`check_prefix`)."""
     if sweeps > diagnostics["sweeps"]:
         raise ValueError(f"the run has {diagnostics['sweeps']} sweeps, fewer than {sweeps}")
+    check_prefix(diagnostics, sweeps)
     last = diagnostics.get("burn_in", 0) + sweeps
     return [record for record in records if record["sweep"] <= last]
+
+
+def check_prefix(diagnostics: dict, sweeps: int) -> None:
+    """Raise ValueError unless the run's first `sweeps` sweeps past the burn-in are a run of
+    `sweeps` sweeps: always at one temperature; under annealing (the first sweep's temperature
+    is not the last's) only for the sweeps its schedule spans past the burn-in, the minimum of
+    an --until-rhat run (`stopping.min_sweeps`) or all of a fixed one."""
+    temperature = diagnostics.get("temperature") or {}
+    first, last = temperature.get("first"), temperature.get("last")
+    if first == last:
+        return
+    stopping = diagnostics.get("stopping")
+    scheduled = diagnostics["sweeps"] if stopping is None else stopping.get("min_sweeps")
+    if sweeps != scheduled:
+        raise ValueError(
+            f"the run anneals from temperature {first:g} to {last:g} over its burn-in and "
+            f"{scheduled} sweeps, so its first {sweeps} sweeps are not a {sweeps}-sweep run "
+            f"(which would cool over {sweeps}); read {scheduled} sweeps, or run {sweeps} sweeps"
+        )

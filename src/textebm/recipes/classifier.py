@@ -43,7 +43,6 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from textebm.data.corpus import Documents
 from textebm.data.labelled import (
-    class_label_names,
     count_labels,
     parse_label_names,
     read_labelled_from,
@@ -190,11 +189,8 @@ class Classifier:
             num_labels=None if train else self.num_labels,
         )
         if train:
-            if path is None and self.label_names is None:
-                from textebm.data.corpus import load_dataset_split
-
-                dataset = load_dataset_split(config.dataset, split)
-                self.class_names = class_label_names(dataset, config.label_column)
+            if self.label_names is None:
+                self.class_names = rows.class_names  # None for a file
             if self.class_names is not None:
                 self.num_labels = len(self.class_names)
             else:

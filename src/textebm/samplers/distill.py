@@ -28,7 +28,8 @@ import torch
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-from textebm.data.files import check_output, read_lines, write_json
+from textebm.data.files import check_output, cut_back, read_lines, whole_lines, write_json
+from textebm.data.fingerprint import file_digest
 from textebm.errors import UsageError
 from textebm.samplers.beam import translate_beam
 
@@ -68,19 +69,6 @@ def weights_digest(model: PreTrainedModel) -> str:
     return digest.hexdigest()
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _complete_lines(path: Path) -> list[bytes]:
-    """The lines of a partial output that end in a newline (a torn last line is dropped)."""
-    return path.read_bytes().split(b"\n")[:-1]
-
-
 def distill_file(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -110,7 +98,7 @@ def distill_file(
     partial = output.with_name(output.name + ".partial")
     fingerprint_path = output.with_name(output.name + ".partial.json")
     fingerprint = {
-        "source": _file_digest(source),
+        "source": file_digest(source),
         "lines": len(lines),
         "weights": weights_digest(model),
         "settings": asdict(settings),
@@ -124,10 +112,9 @@ def distill_file(
                 f"{partial} holds translations of another source, model or settings; delete it "
                 "(and its .json) to start afresh"
             )
-        written = _complete_lines(partial)
-        done = min(len(written) // chunk_lines * chunk_lines, len(lines))
-        with partial.open("r+b") as handle:  # cut back to the last complete chunk
-            handle.truncate(sum(len(line) + 1 for line in written[:done]))
+        _, ends = whole_lines(partial)  # a torn last line is dropped
+        done = min(len(ends) // chunk_lines * chunk_lines, len(lines))
+        cut_back(partial, ends[done - 1] if done else 0)  # to the last complete chunk
     else:
         write_json(fingerprint_path, fingerprint)
         partial.write_bytes(b"")

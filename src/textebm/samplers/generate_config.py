@@ -40,7 +40,8 @@ class GenerateConfig:
         False,
         "never redraw a token in the state a <bkspc> deleted it from (greedy decoding with "
         "backspace loops forever without it: a backspace returns to a state it will leave the "
-        "same way)",
+        "same way); needs backspaces: a one-line error with a model without <bkspc> or with "
+        "--backspace off",
         "sampling",
     )
     batch_size: int = option(32, "sequences per batch (changes the draws)", "sampling")
@@ -79,5 +80,9 @@ def check_settings(config: GenerateConfig) -> None:
         raise UsageError(f"--top-p must lie in (0, 1], not {config.top_p}")
     if config.backspace not in BACKSPACE_MODES:
         raise UsageError(f"--backspace must be one of {', '.join(BACKSPACE_MODES)}")
+    if config.ban_deleted and config.backspace == "off":
+        raise UsageError(
+            "--ban-deleted bans what backspaces delete, and --backspace off draws none: drop one"
+        )
     inputs = (config.prompts,) if config.prompts is not None else ()
     check_output(config.output, inputs=inputs)

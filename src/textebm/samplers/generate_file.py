@@ -56,6 +56,24 @@ def choose_backspace(mode: str, tokenizer, model_name: str) -> int | None:
     return found if mode != "off" else None
 
 
+def banned_backspace(tokenizer, sampled_with: int | None) -> list[int] | None:
+    """`[<bkspc> id]` when the model has the token but the run does not sample with it
+    (--backspace off), so that it is never drawn as a word; else None. (Id 0 is an id.)"""
+    found = backspace_id(tokenizer)
+    return [found] if sampled_with is None and found is not None else None
+
+
+def check_ban_deleted(ban_deleted: bool, sampled_with: int | None, model_name: str) -> None:
+    """--ban-deleted bans what backspaces delete: without backspaces it would do nothing, which
+    a user asking for it should hear rather than find in the output."""
+    if not ban_deleted or sampled_with is not None:
+        return
+    raise UsageError(
+        f"--ban-deleted needs backspaces, but model {model_name} has no <bkspc> token; drop "
+        "--ban-deleted, or use a model trained with backspace (SequenceMatch)"
+    )
+
+
 def context_limit(model) -> int | None:
     """The model's largest number of positions, as `generate` reads it (None: no limit)."""
     config = model.config
@@ -73,8 +91,8 @@ def generate_file(config: GenerateConfig, progress: bool = False) -> dict:
     texts = read_prompts(config)
     model, tokenizer = load_causal_lm(config.model, device=config.device)
     bkspc = choose_backspace(config.backspace, tokenizer, config.model)
-    # --backspace off on a backspace model: <bkspc> is never drawn, not drawn as a word.
-    banned = [found] if bkspc is None and (found := backspace_id(tokenizer)) else None
+    check_ban_deleted(config.ban_deleted, bkspc, config.model)
+    banned = banned_backspace(tokenizer, bkspc)
     _, eos = causal_specials(tokenizer)
     encoded = prompt_ids(tokenizer, texts)
     limit = context_limit(model)
