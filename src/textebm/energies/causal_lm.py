@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from textebm.energies.masked_lm import ScoredText, SequenceError
@@ -62,18 +61,11 @@ class CausalLMEnergy(OnePassEnergy):
     -log p(x_t | x_<t) / T at the scored positions; position 0 (bos) is context only.
     """
 
-    def __init__(
-        self,
-        model: PreTrainedModel,
-        tokenizer: PreTrainedTokenizerBase,
-        temperature: float = 1.0,
-        batch_tokens: int = 8192,
-        max_padding: float = 0.05,
-    ) -> None:
-        super().__init__(model, tokenizer, temperature, batch_tokens, max_padding)
-        self.bos_id, self.eos_id = causal_specials(tokenizer)
+    def _setup(self) -> None:
+        self.bos_id, self.eos_id = causal_specials(self.tokenizer)
         # Any id will do: padding sits after the real tokens, which causal attention never sees.
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
+        pad = self.tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else self.eos_id
 
     def scorable(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(batch, length) bool: real tokens after the first, which is context only."""

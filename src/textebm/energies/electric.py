@@ -15,8 +15,6 @@ can use it: it is called on token tensors and returns an `EnergyOutput`.
 from __future__ import annotations
 
 import torch
-from transformers import PreTrainedModel
-from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from textebm.energies.masked_lm import ScoredText, context_token_ids, encode_checked
 from textebm.energies.one_pass import OnePassEnergy
@@ -32,17 +30,10 @@ class ElectricEnergy(OnePassEnergy):
     Called on a batch, `token_energies` holds E(x)_t / T at the scored positions.
     """
 
-    def __init__(
-        self,
-        model: PreTrainedModel,
-        tokenizer: PreTrainedTokenizerBase,
-        temperature: float = 1.0,
-        batch_tokens: int = 8192,
-        max_padding: float = 0.05,
-    ) -> None:
-        super().__init__(model, tokenizer, temperature, batch_tokens, max_padding)
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        self._context_ids = torch.tensor(context_token_ids(tokenizer), device=self.device)
+    def _setup(self) -> None:
+        pad = self.tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else 0
+        self._context_ids = torch.tensor(context_token_ids(self.tokenizer), device=self.device)
 
     def scorable(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(batch, length) bool: real tokens that are not structural ([UNK] is scored)."""

@@ -27,7 +27,8 @@ class OnePassEnergy(ABC):
     temperature: energies are divided by it.
     batch_tokens: token budget of one forward pass (sequences x padded length).
     max_padding: largest fraction of a pass's token slots that may be padding.
-    A subclass sets `pad_id`, the id `score_texts` pads its groups with.
+    A family reads what else it needs from the tokenizer in `_setup`, `pad_id` (the id
+    `score_texts` pads its groups with) among it.
     """
 
     pad_id: int
@@ -46,10 +47,16 @@ class OnePassEnergy(ABC):
         self.max_padding = max_padding
         self.max_length = model_max_length(model, tokenizer)
         self.cost = Cost()
+        self._setup()
 
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    @abstractmethod
+    def _setup(self) -> None:
+        """Read the family's special ids from `self.tokenizer` (raising ValueError for one it
+        cannot work with) and set `pad_id`; called last by `__init__`."""
 
     @abstractmethod
     def scorable(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
