@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import torch
-from _report import write_report
+from _report import Transcript, write_report
 
 PTB = Path(__file__).resolve().parents[2] / "shared/data/ptb"
 
@@ -104,11 +104,7 @@ def main() -> int:
     from textebm.data.files import read_lines
     from textebm.samplers import MetropolisHastings, from_lengths
 
-    lines: list[str] = []
-
-    def say(text: str = "") -> None:
-        print(text, flush=True)
-        lines.append(text)
+    say = Transcript()
 
     texts = read_lines(PTB / "ptb.test.txt")
     random.Random(0).shuffle(texts)
@@ -162,8 +158,8 @@ def main() -> int:
         f"{os.getloadavg()[0]:.2f}"
     )
     if args.results:
-        body = "\n".join(["```", *lines, "```", ""])
-        write_report(args.results, "Electric against pseudo-log-likelihood: speed", body)
+        title = "Electric against pseudo-log-likelihood: speed"
+        write_report(args.results, title, say.fenced())
     return 0
 
 

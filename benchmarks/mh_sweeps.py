@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import torch
-from _report import write_report
+from _report import Transcript, write_report
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -79,11 +79,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     from textebm.samplers import MetropolisHastings, NaiveMH, from_lengths
 
-    lines: list[str] = []
-
-    def say(text: str = "") -> None:
-        print(text, flush=True)
-        lines.append(text)
+    say = Transcript()
 
     energy = build(args.vocab, args.hidden, args.layers, seed=0)
     kernels = {"cached": MetropolisHastings(energy), "naive": NaiveMH(energy)}
@@ -136,7 +132,7 @@ def main() -> int:
             "step does not depend on it.",
             "",
         ]
-        body = "\n".join(["```", *lines, "```", *notes])
+        body = "\n".join([say.fenced(), *notes])
         write_report(args.results, "MH sweeps per second: cached vs straightforward", body)
     return 0 if same else 1
 

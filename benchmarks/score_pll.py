@@ -46,7 +46,7 @@ from pathlib import Path
 
 from _minicons_side import rss_mb
 from _processes import Timer, refusal, run_process, wait_for_quiet
-from _report import write_report
+from _report import Transcript, write_report
 from _score_setup import (
     BENCH_PYTHON,
     BERT_BASE,
@@ -422,11 +422,7 @@ def main() -> None:
     if args.worker:
         return worker(args)
 
-    lines: list[str] = []
-
-    def say(text: str = "") -> None:
-        print(text, flush=True)
-        lines.append(text)
+    say = Transcript()
 
     def note(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
@@ -473,7 +469,7 @@ def main() -> None:
 
     if args.results:
         title = "Pseudo-log-likelihood scoring: textebm vs minicons vs the naive loop"
-        write_report(args.results, title, "```\n" + "\n".join(lines) + "\n```")
+        write_report(args.results, title, say.fenced())
         note(f"wrote {args.results}")
 
 

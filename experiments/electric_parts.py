@@ -11,6 +11,7 @@ Everything printed is appended to OUT/NAME.log; the figures are merged into OUT/
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -25,6 +26,38 @@ from textebm.data.files import atomic_write, read_lines, write_json
 
 def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def electric_label(u: float) -> str:
+    """The label (and run subfolder) of the Electric model trained with --noise-uniform u."""
+    return f"electric-u{u:g}"
+
+
+def experiment_folders(name: str, args: argparse.Namespace) -> tuple[str, Path, Path]:
+    """(mode, run, out) of experiments/NAME from --tiny, --run and --out, after making the
+    repository root the working directory (the experiments' paths are relative to it).
+
+    mode: "tiny" with --tiny, else "full"; run: --run, else experiments/NAME/runs/MODE; out:
+    --out, else experiments/NAME/results (results/tiny with --tiny).
+    """
+    os.chdir(Path(__file__).resolve().parents[1])  # experiments/..
+    here = Path("experiments") / name
+    mode = "tiny" if args.tiny else "full"
+    run = Path(args.run or here / "runs" / mode)
+    out = Path(args.out or (here / "results" / "tiny" if args.tiny else here / "results"))
+    return mode, run, out
+
+
+def start_experiment(
+    name: str, args: argparse.Namespace, all_parts: list[str]
+) -> tuple[Experiment, str]:
+    """The `Experiment` of experiments/NAME (`experiment_folders`; parts from --part) and its
+    mode, its first log line said (parts, time, load average)."""
+    mode, run, out = experiment_folders(name, args)
+    exp = Experiment(name, run, out, args.part, all_parts)
+    exp.say(f"== {name} ({mode}) parts {exp.parts}; {time.strftime('%F %T %Z')}; "
+            f"load average {load_average()}")  # fmt: skip
+    return exp, mode
 
 
 class Experiment:

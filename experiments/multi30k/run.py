@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # experiments/electric_parts.py
 
-from electric_parts import Experiment, finished, load_average
+from electric_parts import Experiment, experiment_folders, finished, load_average
 
 MULTI30K = Path("/work/shared/data/multi30k/tok")
 TEST_LINES = 1000
@@ -107,14 +107,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
-    root = Path(__file__).resolve().parents[2]
-    import os
-
-    os.chdir(root)  # paths below are relative to the repository root
-    here = Path("experiments/multi30k")
-    mode = "tiny" if args.tiny else "full"
-    run = Path(args.run or here / "runs" / mode)
-    out = Path(args.out or (here / "results" / "tiny" if args.tiny else here / "results"))
+    mode, run, out = experiment_folders("multi30k", args)  # in the repository root
     total = TINY_LINES if args.tiny else TEST_LINES
     part_lines = {m: TINY_PART_LINES for m in METHODS} if args.tiny else PART_LINES
     decode_parts = [p for p in args.part if p.startswith("decode-")]

@@ -27,7 +27,6 @@ Parts (`--part`, repeatable; default all, in this order; a finished part is skip
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 import time
@@ -36,13 +35,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # experiments/electric_parts.py
 
 from electric_parts import (
-    Experiment,
     accuracy_rows,
+    electric_label,
     eval_pairs,
     finished,
     load_average,
     score_file,
     spearman_table,
+    start_experiment,
     write_pairs,
 )
 
@@ -96,10 +96,6 @@ def story_sentences(documents: list[list[str]]) -> list[str]:
     return sentences
 
 
-def electric_label(u: float) -> str:
-    return f"electric-u{u:g}"
-
-
 def describe(label: str) -> str:
     if label == "norm":
         return "MiniLM + MLM head, `norm` (PLL, n passes)"
@@ -122,17 +118,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    os.chdir(Path(__file__).resolve().parents[2])  # the repository root: paths below relative
+    exp, _ = start_experiment("open_vocab", args, PARTS)  # in the repository root
+    run, out = exp.run, exp.out
     from textebm.data.files import atomic_write, read_lines
     from textebm.models.minilm import minilm_path
 
-    here = Path("experiments/open_vocab")
-    mode = "tiny" if args.tiny else "full"
-    run = Path(args.run or here / "runs" / mode)
-    out = Path(args.out or (here / "results" / "tiny" if args.tiny else here / "results"))
-    exp = Experiment("open_vocab", run, out, args.part, PARTS)
-    exp.say(f"== open_vocab ({mode}) parts {exp.parts}; {time.strftime('%F %T %Z')}; "
-            f"load average {load_average()}")  # fmt: skip
     if args.tiny:
         exp.say("SMOKE CHECK (--tiny): 4 steps a model, 40 pairs; the figures are not results")
         args.pair_sentences, args.story_sentences = 20, 20

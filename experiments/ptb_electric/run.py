@@ -20,7 +20,6 @@ Parts (`--part`, repeatable; default all, in this order; a finished part is skip
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -28,13 +27,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # experiments/electric_parts.py
 
 from electric_parts import (
-    Experiment,
     accuracy_rows,
+    electric_label,
     eval_pairs,
     finished,
     load_average,
     score_file,
     spearman_table,
+    start_experiment,
     write_pairs,
 )
 
@@ -68,10 +68,6 @@ TINY_OPTIMISATION = [
 ]  # fmt: skip
 
 
-def electric_label(u: float) -> str:
-    return f"electric-u{u:g}"
-
-
 def describe(label: str) -> str:
     if label == "norm":
         return "masked LM 2x128, `norm` (PLL, n passes)"
@@ -101,14 +97,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    os.chdir(Path(__file__).resolve().parents[2])  # the repository root: paths below relative
-    here = Path("experiments/ptb_electric")
-    mode = "tiny" if args.tiny else "full"
-    run = Path(args.run or here / "runs" / mode)
-    out = Path(args.out or (here / "results" / "tiny" if args.tiny else here / "results"))
-    exp = Experiment("ptb_electric", run, out, args.part, PARTS)
-    exp.say(f"== ptb_electric ({mode}) parts {exp.parts}; {time.strftime('%F %T %Z')}; "
-            f"load average {load_average()}")  # fmt: skip
+    exp, _ = start_experiment("ptb_electric", args, PARTS)  # in the repository root
+    run, out = exp.run, exp.out
     if args.tiny:
         exp.say("SMOKE CHECK (--tiny): tiny models, 30 steps each; the figures are not results")
     data, tokenizer = run / "data", run / "tokenizer"

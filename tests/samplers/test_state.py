@@ -7,7 +7,9 @@ from collections import Counter
 import pytest
 import torch
 
-from textebm.samplers.state import candidate_blocks, choose_sites, steps_per_sweep
+from textebm.samplers.gibbs import DegenerateGibbs
+from textebm.samplers.mh import MetropolisHastings
+from textebm.samplers.state import candidate_blocks, check_sites, choose_sites, steps_per_sweep
 
 
 def _free(n: int, chains: int) -> torch.Tensor:
@@ -43,3 +45,24 @@ def test_systematic_scan_walks_contiguous_blocks_in_order():
     assert [[c for r, c in b if r == 0] for b in blocks] == [[1, 2, 3], [4, 5, 6], [7], [1, 2, 3]]
     assert [[c for r, c in b if r == 1] for b in blocks] == [[1, 2, 4], [6], [1, 2, 4], [6]]
     assert steps_per_sweep(free, 3) == 3 and steps_per_sweep(free, 1) == 7
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"scan": "zigzag"}, "scan must be one of ('random', 'systematic'), not 'zigzag'"),
+        ({"layout": "ring"}, "layout must be one of ('contiguous', 'scattered'), not 'ring'"),
+        ({"block_size": 0}, "block_size must be >= 1, not 0"),
+    ],
+)
+def test_every_kernel_refuses_sites_choose_sites_cannot_draw(settings, message):
+    arguments = {"block_size": 1, "scan": "random", "layout": "contiguous", **settings}
+    with pytest.raises(ValueError) as error:
+        check_sites(**arguments)
+    assert str(error.value) == message
+    # the kernels check before they touch their energy, so none is needed here
+    for kernel in (DegenerateGibbs, MetropolisHastings):
+        with pytest.raises(ValueError) as error:
+            kernel(None, **settings)
+        assert str(error.value) == message
+    check_sites(3, "systematic", "scattered")  # every known choice passes

@@ -19,18 +19,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-from textebm.data.padding import right_pad
-from textebm.energies.base import Cost, EnergyOutput
-from textebm.energies.masked_lm import (
-    ScoredText,
-    SequenceError,
-    check_settings,
-    model_max_length,
-    pack_by_budget,
-)
+from textebm.energies.masked_lm import ScoredText, SequenceError
+from textebm.energies.one_pass import OnePassEnergy
 
 
 def causal_specials(tokenizer: PreTrainedTokenizerBase) -> tuple[int | None, int]:
@@ -59,73 +51,27 @@ def frame(
     return [head + ids + tail for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
 
-class CausalLMEnergy:
+class CausalLMEnergy(OnePassEnergy):
     """Energy of a Hugging Face causal LM (`AutoModelForCausalLM`): E(x) = -log p(x) / T.
 
     temperature: energies are divided by it.
     batch_tokens: token budget of one forward pass (sequences x padded length).
     max_padding: largest fraction of a pass's token slots that may be padding.
+    Called on a batch of framed sequences (`bos x eos`, see `frame`), `token_energies` holds
+    -log p(x_t | x_<t) / T at the scored positions; position 0 (bos) is context only.
     """
 
-    def __init__(
-        self,
-        model: PreTrainedModel,
-        tokenizer: PreTrainedTokenizerBase,
-        temperature: float = 1.0,
-        batch_tokens: int = 8192,
-        max_padding: float = 0.05,
-    ) -> None:
-        check_settings(temperature, batch_tokens)
-        self.bos_id, self.eos_id = causal_specials(tokenizer)
-        self.model, self.tokenizer = model, tokenizer
-        self.temperature, self.batch_tokens = temperature, batch_tokens
-        self.max_padding = max_padding
-        self.max_length = model_max_length(model, tokenizer)
-        self.cost = Cost()
+    def _setup(self) -> None:
+        self.bos_id, self.eos_id = causal_specials(self.tokenizer)
         # Any id will do: padding sits after the real tokens, which causal attention never sees.
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
+        pad = self.tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else self.eos_id
 
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
-    @staticmethod
-    def scorable(attention_mask: torch.Tensor) -> torch.Tensor:
+    def scorable(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(batch, length) bool: real tokens after the first, which is context only."""
         scored = attention_mask.bool().clone()
         scored[:, 0] = False
         return scored
-
-    @torch.no_grad()
-    def __call__(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
-    ) -> EnergyOutput:
-        """Energies of a batch of framed sequences (`bos x eos`, see `frame`), in as few passes
-        as the token budget allows.
-
-        input_ids: (batch, length) int64, right-padded; position 0 (bos) is context only.
-        attention_mask: (batch, length), 1 for real tokens; all ones if omitted.
-        Returns energy (batch,), token_energies (batch, length) = -log p(x_t | x_<t) / T at
-        scored positions and 0 elsewhere, and scored (batch, length) bool.
-        """
-        input_ids = input_ids.to(self.device)
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
-        attention_mask = attention_mask.to(self.device)
-        scored = self.scorable(attention_mask)
-        lengths = attention_mask.sum(dim=1)
-        order = torch.argsort(lengths, stable=True)
-        token_energies = torch.zeros(input_ids.shape, dtype=torch.float32, device=self.device)
-        for run in pack_by_budget(lengths[order].tolist(), self.batch_tokens, self.max_padding):
-            rows = order[run]
-            length = int(lengths[rows].max())
-            token_energies[rows, :length] = self._score_rows(
-                input_ids[rows, :length], attention_mask[rows, :length]
-            )
-        token_energies = token_energies * scored / self.temperature
-        return EnergyOutput(
-            energy=token_energies.sum(dim=1), token_energies=token_energies, scored=scored
-        )
 
     def _score_rows(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(n, length) untempered -log p(x_t | x_<t); 0 at position 0 and at padding."""
@@ -160,44 +106,12 @@ class CausalLMEnergy:
                 encoded[index] = [*ids[: self.max_length - 1], self.eos_id]
         return encoded
 
-    def score_texts(
-        self, texts: list[str], truncate: bool = False, progress: bool = False
-    ) -> list[ScoredText]:
-        """Score many texts, in input order, whatever their number and lengths.
-
-        Texts are sorted by length and handed over in groups of about 16 token budgets, so that
-        texts of similar length share passes and memory stays bounded. A record's tokens are the
-        scored ones: every token of the text, then eos.
-        """
-        from tqdm.auto import tqdm
-
-        encoded = self.encode(texts, truncate=truncate)
-        order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
-        results: list[ScoredText | None] = [None] * len(texts)
-        bar = tqdm(total=len(texts), unit="text", disable=not progress)
-        start = 0
-        while start < len(order):
-            end, work = start, 0
-            while end < len(order) and (end == start or work <= 16 * self.batch_tokens):
-                work += len(encoded[order[end]])
-                end += 1
-            group = order[start:end]
-            output = self(*right_pad([encoded[i] for i in group], self.pad_id))
-            for row, index in enumerate(group):
-                ids = encoded[index]
-                results[index] = ScoredText(
-                    texts[index],
-                    float(output.energy[row]),
-                    self.tokenizer.convert_ids_to_tokens(ids[1:]),
-                    output.token_energies[row, 1 : len(ids)].tolist(),
-                    n_unk=sum(token == self.tokenizer.unk_token_id for token in ids[1:]),
-                )
-            bar.update(len(group))
-            start = end
-        bar.close()
-        if truncate:  # frame once more, uncut, to tell which texts lost their end
-            for index, ids in enumerate(frame(self.tokenizer, texts)):
-                if len(ids) > len(encoded[index]):
-                    kept = encoded[index][1:-1]  # without bos and eos
-                    results[index].scored_text = self.tokenizer.decode(kept)  # type: ignore[union-attr]
-        return results  # type: ignore[return-value]
+    def _mark_truncated(
+        self, texts: list[str], results: list[ScoredText], encoded: list[list[int]]
+    ) -> None:
+        """A record's tokens are every token of the text, then eos; frame once more, uncut, to
+        tell which texts lost their end."""
+        for index, ids in enumerate(frame(self.tokenizer, texts)):
+            if len(ids) > len(encoded[index]):
+                kept = encoded[index][1:-1]  # without bos and eos
+                results[index].scored_text = self.tokenizer.decode(kept)

@@ -27,7 +27,7 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from textebm.data.padding import right_pad
 from textebm.energies.base import Condition, Conditionals, Cost, EnergyOutput
-from textebm.energies.records import mark_truncated, scored_records
+from textebm.energies.records import grouped_records, mark_truncated, scored_records
 from textebm.models.output_rows import KeepRows
 
 KINDS = ("norm", "raw")
@@ -361,33 +361,16 @@ class MaskedLMEnergy:
         Texts are sorted by length and handed to the model in groups of about 16 token budgets,
         so that copies of similar length share passes and memory stays bounded.
         """
-        from tqdm.auto import tqdm
-
         encoded = self.encode(texts, truncate=truncate)
-        order = sorted(range(len(texts)), key=lambda i: len(encoded[i]["input_ids"]))
-        results: list[ScoredText | None] = [None] * len(texts)
-        bar = tqdm(total=len(texts), unit="text", disable=not progress)
-        group_budget = 16 * self.batch_tokens
-        start = 0
-        while start < len(order):
-            end, work = start, 0
-            while end < len(order) and (end == start or work <= group_budget):
-                length = len(encoded[order[end]]["input_ids"])
-                work += length * length  # about length copies of length tokens each
-                end += 1
-            group = order[start:end]
-            for index, record in zip(
-                group, self._score_group([encoded[i] for i in group]), strict=True
-            ):
-                results[index] = ScoredText(texts[index], *record)
-            bar.update(len(group))
-            start = end
-        bar.close()
+        lengths = [len(item["input_ids"]) for item in encoded]
+        work = [length * length for length in lengths]  # about length copies of length tokens
+        records = grouped_records(
+            encoded, work, 16 * self.batch_tokens, self._score_group, progress
+        )
+        results = [ScoredText(text, *record) for text, record in zip(texts, records, strict=True)]
         if truncate:
-            mark_truncated(
-                self.tokenizer, texts, results, [len(item["input_ids"]) for item in encoded]
-            )
-        return results  # type: ignore[return-value]
+            mark_truncated(self.tokenizer, texts, results, lengths)
+        return results
 
     def _score_group(self, encoded: list[dict[str, list[int]]]) -> list[tuple]:
         pad = self.tokenizer.pad_token_id or 0

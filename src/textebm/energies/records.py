@@ -1,13 +1,52 @@
 """What `score_texts` hands back per text, shared by the energies that score token by token in
-one padded batch (masked LM, Electric): the scored tokens, their terms, the unknown-word count,
-and a mark on texts that `truncate` cut short."""
+one padded batch (masked LM, Electric, causal LM): the scored tokens, their terms, the unknown-word
+count, and a mark on texts that `truncate` cut short; and the length-sorted groups it scores in."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from textebm.energies.base import EnergyOutput
+
+Item = TypeVar("Item")
+
+
+def grouped_records(
+    items: list[Item],
+    work: list[int],
+    budget: int,
+    score_group: Callable[[list[Item]], list[tuple]],
+    progress: bool = False,
+) -> list[tuple]:
+    """`score_group`'s record of every item, in input order.
+
+    Items are sorted by their `work` (stable; an energy passes work that grows with the length,
+    so texts of similar length share passes) and handed to `score_group` in consecutive groups,
+    each closed by the item that takes its work past `budget` (a group is never empty), so that
+    memory stays bounded whatever the number of items. A tqdm bar counts texts if `progress`.
+    """
+    from tqdm.auto import tqdm
+
+    order = sorted(range(len(items)), key=lambda i: work[i])
+    records: list[tuple | None] = [None] * len(items)
+    bar = tqdm(total=len(items), unit="text", disable=not progress)
+    start = 0
+    while start < len(order):
+        end, total = start, 0
+        while end < len(order) and (end == start or total <= budget):
+            total += work[order[end]]
+            end += 1
+        group = order[start:end]
+        for index, record in zip(group, score_group([items[i] for i in group]), strict=True):
+            records[index] = record
+        bar.update(len(group))
+        start = end
+    bar.close()
+    return records  # type: ignore[return-value]
 
 
 def scored_records(

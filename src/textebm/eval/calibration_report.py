@@ -9,7 +9,6 @@ out-of-distribution sentences, the AUROC of each outlier score for telling them 
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from textebm.eval.calibration import (
     half_split,
     outlier_scores,
 )
+from textebm.eval.figures import png_bytes, pyplot_figure
 
 SUMMARY = "summary.json"
 FIGURES = {"raw": "reliability_raw.png", "scaled": "reliability_scaled.png"}
@@ -123,11 +123,6 @@ def reliability_png(
     """A reliability diagram: accuracy per confidence bin, with the gap to the bin's mean
     confidence in red (the gaps ECE averages), over a histogram of the examples per bin.
     logits: (n, C); labels: (n,). Returns PNG bytes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
     bins = calibration_bins(logits.double() / temperature, labels, n_bins)
     count, confidence, accuracy = bins.count.clone(), bins.confidence, bins.accuracy
     # Drawn only: fold the bin of confidence exactly 1 into the last [1 - 1/B, 1] bar.
@@ -144,10 +139,9 @@ def reliability_png(
     left = torch.arange(n_bins, dtype=torch.float64).numpy() / n_bins
     width = 1.0 / n_bins
     metrics = calibration_metrics(logits, labels, temperature, n_bins)
-    figure, (top_axes, bottom_axes) = plt.subplots(
+    with pyplot_figure(
         2, 1, figsize=(5, 6), dpi=100, sharex=True, gridspec_kw={"height_ratios": [3, 1]}
-    )
-    try:
+    ) as (figure, (top_axes, bottom_axes)):
         shown = count > 0
         top_axes.bar(
             left[shown],
@@ -181,12 +175,7 @@ def reliability_png(
         bottom_axes.set_xlabel("confidence (max softmax probability)")
         bottom_axes.set_ylabel("fraction")
         bottom_axes.set_xlim(0, 1)
-        figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
-    finally:
-        plt.close(figure)
-    return buffer.getvalue()
+        return png_bytes(figure)
 
 
 def _metrics(logits, labels, temperature, config: CalibrationConfig) -> dict:

@@ -29,6 +29,16 @@ from textebm.samplers.state import candidate_blocks
 TOY_WORDS = ("red", "green", "blue", "pink", "grey", "cyan")
 
 
+def toy_tokenizer(n_words: int):
+    """The word-level tokenizer of the toys: the first `n_words` of TOY_WORDS plus BERT's
+    special tokens."""
+    from textebm.models.tiny import wordlevel_tokenizer
+
+    if not 2 <= n_words <= len(TOY_WORDS):
+        raise ValueError(f"n_words must be in [2, {len(TOY_WORDS)}], not {n_words}")
+    return wordlevel_tokenizer(words=list(TOY_WORDS[:n_words]))
+
+
 def toy_masked_lm(n_words: int = 4, seed: int = 0, init_scale: float = 10.0):
     """A random 2-layer BERT over `n_words` words plus BERT's special tokens, built in memory.
 
@@ -36,19 +46,11 @@ def toy_masked_lm(n_words: int = 4, seed: int = 0, init_scale: float = 10.0):
     nearly those of one joint distribution (degenerate Gibbs is off by ~1e-4 in TV); at 10 they
     are far from it (off by 0.08-0.17 on 4 words x length 3), which is what the checks need.
     """
-    from transformers import BertForMaskedLM
+    from textebm.models.tiny import tiny_mlm
 
-    from textebm.models.tiny import tiny_bert_config, wordlevel_tokenizer
-
-    if not 2 <= n_words <= len(TOY_WORDS):
-        raise ValueError(f"n_words must be in [2, {len(TOY_WORDS)}], not {n_words}")
-    tokenizer = wordlevel_tokenizer(words=list(TOY_WORDS[:n_words]))
-    config = tiny_bert_config(
-        len(tokenizer), pad_token_id=tokenizer.pad_token_id, initializer_range=0.02 * init_scale
-    )
+    tokenizer = toy_tokenizer(n_words)
     with torch.random.fork_rng():  # the initialisers draw from the global RNG: leave it as it was
-        torch.manual_seed(seed)
-        model = BertForMaskedLM(config).eval()
+        model = tiny_mlm(tokenizer, seed, init_scale)
     return model, tokenizer
 
 
@@ -56,25 +58,11 @@ def toy_cmlm(n_words: int = 4, seed: int = 0, init_scale: float = 10.0):
     """A random conditional masked LM (`models.cmlm`, 2 + 2 layers, hidden size 32) over
     `n_words` words plus BERT's special tokens, built in memory; as `toy_masked_lm`, a large
     init_scale makes its masked conditionals far from those of one joint distribution."""
-    from textebm.models.cmlm import CMLMConfig, CMLMModel
-    from textebm.models.tiny import wordlevel_tokenizer
+    from textebm.models.tiny import tiny_cmlm
 
-    if not 2 <= n_words <= len(TOY_WORDS):
-        raise ValueError(f"n_words must be in [2, {len(TOY_WORDS)}], not {n_words}")
-    tokenizer = wordlevel_tokenizer(words=list(TOY_WORDS[:n_words]))
-    config = CMLMConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_attention_heads=2,
-        intermediate_size=64,
-        dropout=0.0,
-        max_position_embeddings=16,
-        initializer_range=0.02 * init_scale,
-        pad_token_id=tokenizer.pad_token_id,
-    )
+    tokenizer = toy_tokenizer(n_words)
     with torch.random.fork_rng():  # the initialisers draw from the global RNG: leave it as it was
-        torch.manual_seed(seed)
-        model = CMLMModel(config).eval()
+        model = tiny_cmlm(tokenizer, seed, init_scale, max_position_embeddings=16)
     return model, tokenizer
 
 

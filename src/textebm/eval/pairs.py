@@ -13,7 +13,6 @@ The report folder holds pairs.jsonl (one record per scored pair), summary.json a
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from textebm.errors import UsageError
+from textebm.eval.figures import png_bytes, pyplot_figure
 from textebm.eval.pairwise import outcome, tally
 
 DEFAULT_GROUP_FIELD = "UID"
@@ -203,17 +203,11 @@ def summarize(records: list[dict], skipped: list[Pair]) -> dict:
 def accuracy_png(summary: dict, title: str = "") -> bytes:
     """Horizontal bars of accuracy per group (one bar, "all", without groups), chance (0.5)
     dashed and the overall accuracy as a black line. Returns PNG bytes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
     groups = summary.get("groups") or {"all": summary}
     names = [name for name, counts in groups.items() if counts["accuracy"] is not None]
     values = [groups[name]["accuracy"] for name in names]
     height = max(2.5, 1.5 + 0.25 * len(names))  # BLiMP's 67 groups stay legible
-    figure, axes = plt.subplots(figsize=(7, height), dpi=100)
-    try:
+    with pyplot_figure(figsize=(7, height), dpi=100) as (figure, axes):
         positions = range(len(names))
         axes.barh(positions, values, color="tab:blue", alpha=0.8)
         axes.set_yticks(list(positions), [f"{n} ({groups[n]['pairs']})" for n in names])
@@ -224,12 +218,7 @@ def accuracy_png(summary: dict, title: str = "") -> bytes:
         axes.set_xlabel("accuracy (E(good) < E(bad); ties count half)")
         axes.set_title(title)
         axes.legend(loc="lower right")
-        figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
-    finally:
-        plt.close(figure)
-    return buffer.getvalue()
+        return png_bytes(figure)
 
 
 def check_report_folder(output: str | Path, inputs: tuple[str, ...] = ()) -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import io
-
 import torch
+
+from textebm.eval.figures import png_bytes, pyplot_figure
 
 
 def energy_trace_png(
@@ -12,15 +12,9 @@ def energy_trace_png(
 ) -> bytes:
     """Energy after every sweep, one line per chain (the first `max_chains`), the mean across all
     chains in black, and the end of burn-in dashed. trace: (sweeps, chains). Returns PNG bytes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
     trace = trace.float().cpu()
     sweeps = torch.arange(1, trace.shape[0] + 1)
-    figure, axes = plt.subplots(figsize=(7, 4), dpi=100)
-    try:
+    with pyplot_figure(figsize=(7, 4), dpi=100) as (figure, axes):
         for chain in range(min(trace.shape[1], max_chains)):
             axes.plot(sweeps, trace[:, chain], linewidth=0.6, alpha=0.5)
         axes.plot(sweeps, trace.mean(dim=1), color="black", linewidth=1.5, label="mean")
@@ -30,9 +24,4 @@ def energy_trace_png(
         axes.set_ylabel("energy E(x)")
         axes.set_title(title)
         axes.legend(loc="upper right")
-        figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
-    finally:
-        plt.close(figure)
-    return buffer.getvalue()
+        return png_bytes(figure)

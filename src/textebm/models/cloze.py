@@ -33,6 +33,8 @@ from transformers import (
 )
 from transformers.utils import ModelOutput
 
+from textebm.models.initialise import init_standard
+
 
 class ClozeConfig(PretrainedConfig):
     """Size of the two towers (each a GPT-2 of `n_layer` blocks of width `n_embd`)."""
@@ -128,14 +130,9 @@ class ClozeModel(PreTrainedModel):
 
     def _init_weights(self, module: nn.Module) -> None:
         std = self.config.initializer_range
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, mean=0.0, std=std)
-            if isinstance(module, nn.Linear) and module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.LayerNorm):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
-        elif isinstance(module, ClozeModel):
+        if init_standard(module, std):  # GPT-2's embeddings have no padding row to zero
+            return
+        if isinstance(module, ClozeModel):
             nn.init.normal_(module.left_start, mean=0.0, std=std)
             nn.init.normal_(module.right_end, mean=0.0, std=std)
         else:  # GPT-2's own modules (its Conv1D layers)

@@ -37,6 +37,8 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 from transformers.utils import ModelOutput
 
+from textebm.models.initialise import init_standard
+
 
 class CMLMConfig(PretrainedConfig):
     """Sizes of the CMLM. Encoder and decoder share width, heads and feed-forward width.
@@ -167,17 +169,9 @@ class CMLMModel(PreTrainedModel):
 
     def _init_weights(self, module: nn.Module) -> None:
         std = self.config.initializer_range
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, mean=0.0, std=std)
-            if isinstance(module, nn.Linear) and module.bias is not None:
-                nn.init.zeros_(module.bias)
-            if isinstance(module, nn.Embedding) and module.padding_idx is not None:
-                with torch.no_grad():
-                    module.weight[module.padding_idx].zero_()
-        elif isinstance(module, nn.LayerNorm):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.MultiheadAttention):  # its packed projection is no Linear
+        if init_standard(module, std):
+            return
+        if isinstance(module, nn.MultiheadAttention):  # its packed projection is no Linear
             nn.init.normal_(module.in_proj_weight, mean=0.0, std=std)
             nn.init.zeros_(module.in_proj_bias)
         elif isinstance(module, CMLMModel):

@@ -200,17 +200,14 @@ def load_electric(
     from textebm.models.electric import ElectricConfig, register
 
     register()
-    tokenizer = load_tokenizer(name)
-    try:
-        model_type = AutoConfig.from_pretrained(name).model_type
-    except (OSError, ValueError, KeyError) as error:
-        raise _not_found(name, error) from None
-    if model_type != ElectricConfig.model_type:
-        raise UsageError(
-            f"model {name!r} is a {model_type!r} model, not an Electric one; for a masked LM use "
-            "--energy norm or raw, for a causal LM --energy clm"
-        )
-    return _load_model(AutoModel, name, device, dtype), tokenizer
+    return _load_own_type(
+        name,
+        device,
+        dtype,
+        model_type=ElectricConfig.model_type,
+        otherwise="not an Electric one; for a masked LM use --energy norm or raw, for a causal LM "
+        "--energy clm",
+    )
 
 
 def load_cmlm(
@@ -221,16 +218,32 @@ def load_cmlm(
     from textebm.models.cmlm import CMLMConfig, register
 
     register()
+    return _load_own_type(
+        name,
+        device,
+        dtype,
+        model_type=CMLMConfig.model_type,
+        otherwise="not a conditional masked LM; train one with `textebm train cmlm`",
+    )
+
+
+def _load_own_type(
+    name: str,
+    device: str | torch.device | None,
+    dtype: torch.dtype,
+    model_type: str,
+    otherwise: str,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A model of one of textebm's own types (registered with the Auto classes by the caller) and
+    its tokenizer. The config is read first, so a folder of any other type is a one-line
+    UsageError, `model NAME is a TYPE model, ` + `otherwise`, before its weights load."""
     tokenizer = load_tokenizer(name)
     try:
-        model_type = AutoConfig.from_pretrained(name).model_type
+        found = AutoConfig.from_pretrained(name).model_type
     except (OSError, ValueError, KeyError) as error:
         raise _not_found(name, error) from None
-    if model_type != CMLMConfig.model_type:
-        raise UsageError(
-            f"model {name!r} is a {model_type!r} model, not a conditional masked LM; train one "
-            "with `textebm train cmlm`"
-        )
+    if found != model_type:
+        raise UsageError(f"model {name!r} is a {found!r} model, {otherwise}")
     return _load_model(AutoModel, name, device, dtype), tokenizer
 
 

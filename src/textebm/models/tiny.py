@@ -130,6 +130,24 @@ def tiny_bert_config(vocab_size: int, **overrides) -> BertConfig:
     return BertConfig(**settings)
 
 
+def tiny_mlm(
+    tokenizer, seed: int = 0, init_scale: float = 1.0, **config_overrides
+) -> BertForMaskedLM:
+    """A random tiny BERT masked LM (`tiny_bert_config`) over `tokenizer`, in memory.
+
+    init_scale: multiplies BERT's default initialiser range (0.02). Larger scales give masked
+        conditionals that are further from any joint distribution, which the sampler tests need.
+    """
+    config = tiny_bert_config(
+        len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        initializer_range=0.02 * init_scale,
+        **config_overrides,
+    )
+    torch.manual_seed(seed)  # from_config draws from the global RNG; seeded so builds repeat
+    return BertForMaskedLM(config).eval()
+
+
 def build_tiny_mlm(
     output_dir: str | Path,
     tokenizer_kind: str = "wordlevel",
@@ -145,14 +163,7 @@ def build_tiny_mlm(
     Returns the folder, loadable with `AutoModelForMaskedLM.from_pretrained`.
     """
     tokenizer = tiny_tokenizer(tokenizer_kind)
-    config = tiny_bert_config(
-        len(tokenizer),
-        pad_token_id=tokenizer.pad_token_id,
-        initializer_range=0.02 * init_scale,
-        **config_overrides,
-    )
-    torch.manual_seed(seed)  # from_config draws from the global RNG; seeded so builds repeat
-    model = BertForMaskedLM(config).eval()
+    model = tiny_mlm(tokenizer, seed, init_scale, **config_overrides)
     return save_tiny(model, tokenizer, output_dir)
 
 
@@ -306,24 +317,15 @@ def build_tiny_electric(
     return save_tiny(model, tokenizer, output_dir)
 
 
-def build_tiny_cmlm(
-    output_dir: str | Path,
-    tokenizer_kind: str = "wordlevel",
-    seed: int = 0,
-    init_scale: float = 1.0,
-    **config_overrides,
-) -> Path:
-    """Build a random tiny conditional masked LM (`models.cmlm`: 2 + 2 layers, hidden size 32,
-    64 positions) with the word-level or WordPiece tokenizer (one joint vocabulary for source and
-    target) and save both to `output_dir`.
+def tiny_cmlm(tokenizer, seed: int = 0, init_scale: float = 1.0, **config_overrides):
+    """A random tiny conditional masked LM (`models.cmlm`: 2 + 2 layers, hidden size 32, 64
+    positions) over `tokenizer`, one joint vocabulary for source and target, in memory.
 
     init_scale: multiplies the initialiser range (0.02); larger scales give conditionals that
         depend more on the source and the target context.
-    Returns the folder, loadable with `AutoModel.from_pretrained` once `textebm` is imported.
     """
     from textebm.models.cmlm import CMLMConfig, CMLMModel
 
-    tokenizer = tiny_tokenizer(tokenizer_kind)
     settings = dict(
         vocab_size=len(tokenizer),
         hidden_size=32,
@@ -338,5 +340,21 @@ def build_tiny_cmlm(
     )
     settings.update(config_overrides)
     torch.manual_seed(seed)  # the initialisation draws from the global RNG; seeded so builds repeat
-    model = CMLMModel(CMLMConfig(**settings)).eval()
+    return CMLMModel(CMLMConfig(**settings)).eval()
+
+
+def build_tiny_cmlm(
+    output_dir: str | Path,
+    tokenizer_kind: str = "wordlevel",
+    seed: int = 0,
+    init_scale: float = 1.0,
+    **config_overrides,
+) -> Path:
+    """Build `tiny_cmlm` with the word-level or WordPiece tokenizer (one joint vocabulary for
+    source and target) and save both to `output_dir`.
+
+    Returns the folder, loadable with `AutoModel.from_pretrained` once `textebm` is imported.
+    """
+    tokenizer = tiny_tokenizer(tokenizer_kind)
+    model = tiny_cmlm(tokenizer, seed, init_scale, **config_overrides)
     return save_tiny(model, tokenizer, output_dir)

@@ -26,12 +26,12 @@ from textebm.samplers.mh import call_energy, untempered
 from textebm.samplers.proposals import (
     Proposal,
     ProposalSource,
-    banned_tokens,
     fill_masks,
     masked_conditionals,
     sample,
+    source_banned,
 )
-from textebm.samplers.state import LAYOUTS, SCANS, ChainState, StepInfo, choose_sites
+from textebm.samplers.state import ChainState, StepInfo, check_sites, choose_sites
 
 
 @dataclass(frozen=True)
@@ -55,12 +55,7 @@ class DegenerateGibbs:
     proposal_temperature: float | None = None
 
     def __post_init__(self) -> None:
-        if self.scan not in SCANS:
-            raise ValueError(f"scan must be one of {SCANS}, not {self.scan!r}")
-        if self.layout not in LAYOUTS:
-            raise ValueError(f"layout must be one of {LAYOUTS}, not {self.layout!r}")
-        if self.block_size < 1:
-            raise ValueError(f"block_size must be >= 1, not {self.block_size}")
+        check_sites(self.block_size, self.scan, self.layout)
 
     @property
     def energy(self) -> ProposalSource:
@@ -76,8 +71,7 @@ class DegenerateGibbs:
 
     @cached_property
     def banned(self) -> torch.Tensor:
-        head = self.source.head
-        return banned_tokens(self.source.tokenizer, head.out_features, head.weight.device)
+        return source_banned(self.source)
 
     def at_temperature(self, temperature: float) -> DegenerateGibbs:
         return replace(self, temperature=temperature)

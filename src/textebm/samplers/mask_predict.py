@@ -18,9 +18,9 @@ from textebm.energies.base import Condition
 from textebm.samplers.proposals import (
     Proposal,
     ProposalSource,
-    banned_tokens,
     masked_conditionals,
     sample,
+    source_banned,
 )
 
 
@@ -58,8 +58,7 @@ def mask_predict(
     if sample_tokens and generator is None:
         raise ValueError("sampling needs a generator")
     proposal = proposal or Proposal()
-    head = source.head
-    banned = banned_tokens(source.tokenizer, head.out_features, head.weight.device)
+    banned = source_banned(source)
     tokens = tokens.clone()
     confidence = torch.zeros(tokens.shape, device=tokens.device)
     n = free.sum(dim=1)

@@ -37,13 +37,13 @@ from textebm.energies.base import Condition, Energy, EnergyOutput, select_condit
 from textebm.samplers.proposals import (
     Proposal,
     ProposalSource,
-    banned_tokens,
     fill_masks,
     masked_conditionals,
     sample,
+    source_banned,
     token_terms,
 )
-from textebm.samplers.state import LAYOUTS, SCANS, ChainState, StepInfo, choose_sites
+from textebm.samplers.state import ChainState, StepInfo, check_sites, choose_sites
 
 
 def log_acceptance(
@@ -103,12 +103,7 @@ class MetropolisHastings:
     layout: str = "contiguous"
 
     def __post_init__(self) -> None:
-        if self.scan not in SCANS:
-            raise ValueError(f"scan must be one of {SCANS}, not {self.scan!r}")
-        if self.layout not in LAYOUTS:
-            raise ValueError(f"layout must be one of {LAYOUTS}, not {self.layout!r}")
-        if self.block_size < 1:
-            raise ValueError(f"block_size must be >= 1, not {self.block_size}")
+        check_sites(self.block_size, self.scan, self.layout)
         if self.temperature is not None and not self.temperature > 0:
             raise ValueError(f"temperature must be positive, not {self.temperature}")
 
@@ -132,8 +127,7 @@ class MetropolisHastings:
 
     @cached_property
     def banned(self) -> torch.Tensor:
-        head = self.proposer.head
-        return banned_tokens(self.proposer.tokenizer, head.out_features, head.weight.device)
+        return source_banned(self.proposer)
 
     def at_temperature(self, temperature: float) -> MetropolisHastings:
         """The same kernel with target temperature tau (for annealing); an unset proposal

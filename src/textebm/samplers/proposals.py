@@ -107,6 +107,12 @@ def banned_tokens(tokenizer, vocab_size: int, device: torch.device) -> torch.Ten
     return banned
 
 
+def source_banned(source: ProposalSource) -> torch.Tensor:
+    """`banned_tokens` over a proposal source's output layer, on the layer's device."""
+    head = source.head
+    return banned_tokens(source.tokenizer, head.out_features, head.weight.device)
+
+
 def sample(log_probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """One draw per row of (n, vocab) log-probabilities: (n,) int64."""
     if log_probs.shape[0] == 0:

@@ -69,6 +69,17 @@ class StepInfo:
     log_ratio: torch.Tensor
 
 
+def check_sites(block_size: int, scan: str, layout: str) -> None:
+    """ValueError unless `choose_sites` can use these settings: a known scan and layout, and a
+    block of at least one position."""
+    if scan not in SCANS:
+        raise ValueError(f"scan must be one of {SCANS}, not {scan!r}")
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, not {layout!r}")
+    if block_size < 1:
+        raise ValueError(f"block_size must be >= 1, not {block_size}")
+
+
 def steps_per_sweep(free: torch.Tensor, block_size: int = 1) -> int:
     """ceil(n / k) for the chain with the most free positions."""
     return max(1, math.ceil(int(free.sum(dim=1).max()) / block_size))
