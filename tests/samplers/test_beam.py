@@ -180,3 +180,29 @@ def test_decode_keeps_the_spacing_of_tokenised_text():
 def test_load_seq2seq_rejects_other_models(wordlevel_dir):
     with pytest.raises(UsageError, match="not an encoder-decoder"):
         load_seq2seq(str(wordlevel_dir))
+
+
+def test_passes_count_rows_sentences_times_beams_per_decoder_call(seq2seq):
+    """One encoder call over the 2 sources, then decoder calls over 2 x 3 beam rows each: the
+    count is in sequences, as the CMLM decoders count masked copies."""
+    model, tokenizer = seq2seq
+    calls = {"encoder": 0, "decoder": 0}
+
+    def counter(name):
+        def hook(*_):
+            calls[name] += 1
+
+        return hook
+
+    handles = [
+        model.get_encoder().register_forward_hook(counter("encoder")),
+        model.get_decoder().register_forward_hook(counter("decoder")),
+    ]
+    try:
+        result = translate_beam(model, tokenizer, SOURCES[:2], beam=3, batch_size=2)
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert calls["encoder"] == 1 and calls["decoder"] > 1
+    assert result.passes == 2 + 2 * 3 * calls["decoder"]
+    assert result.sentence_passes == [result.passes, result.passes]

@@ -7,9 +7,10 @@ what the translation table needs:
   included), enforced per row by forcing eos (`LengthLimit`), so that a sentence's translation
   does not depend on the other sentences of its batch;
 - batches of sources of similar length (sorted, longest first), outputs back in input order;
-- the work it took: model passes (encoder and decoder forward calls, each over one batch of
-  sentences x beams; with the decoder's key-value cache each decoder pass reads one new token per
-  row) and wall time, in total and charged to each sentence by its batch.
+- the work it took: model passes, counted as sequences through the encoder or decoder (a call
+  over a batch of rows counts its rows, as the CMLM decoders count masked copies; with the
+  decoder's key-value cache each decoder row reads ONE new token, so a beam pass is far cheaper
+  than a CMLM pass over the whole target), and wall time, in total and per batch.
 Beam scores are Hugging Face's: the summed log-probability of the tokens after [CLS], eos
 included, divided by their number to the power `length_penalty` (0 = plain sum).
 """
@@ -34,8 +35,9 @@ class BeamTranslations:
     """The result of `translate_beam`, one entry per source, in input order.
 
     texts: the translations (see `decode_target`); scores: their beam scores (None for a blank
-    source); passes: encoder plus decoder forward calls over all batches; sentence_passes: those
-    of the batch that decoded each sentence (its own with batch_size 1; 0 for a blank source);
+    source); passes: encoder plus decoder rows over all batches (a call over sentences x beams
+    rows counts them all); sentence_passes: those of the batch that decoded each sentence (its own
+    with batch_size 1; 0 for a blank source);
     seconds: wall time of the whole call; sentence_seconds: each batch's wall time shared equally
     by its sentences; truncated: sources cut to the model's positions.
     """
@@ -76,15 +78,21 @@ class LengthLimit(LogitsProcessor):
 
 @contextlib.contextmanager
 def count_passes(model: PreTrainedModel) -> Iterator[list[int]]:
-    """Count forward calls of the model's encoder and decoder inside the block: yields a
-    one-element list holding the running count."""
+    """Count the rows (sequences) that go through the model's encoder and decoder inside the
+    block: yields a one-element list holding the running count."""
     count = [0]
 
-    def hook(*_: object) -> None:
-        count[0] += 1
+    def hook(_module: object, args: tuple, kwargs: dict, _output: object) -> None:
+        inputs = kwargs.get("input_ids")
+        if inputs is None:
+            inputs = kwargs.get("inputs_embeds")
+        if inputs is None:
+            inputs = args[0]
+        count[0] += inputs.shape[0]
 
     handles = [
-        part.register_forward_hook(hook) for part in (model.get_encoder(), model.get_decoder())
+        part.register_forward_hook(hook, with_kwargs=True)
+        for part in (model.get_encoder(), model.get_decoder())
     ]
     try:
         yield count
