@@ -84,7 +84,7 @@ def settings(tiny: bool) -> dict:
 
 
 class Runner:
-    def __init__(self, tiny: bool, noise_method: str, variant: argparse.Namespace) -> None:
+    def __init__(self, tiny: bool, noise_method: str, options: argparse.Namespace) -> None:
         self.tiny = tiny
         self.s = settings(tiny)
         self.noise_method = noise_method
@@ -93,12 +93,12 @@ class Runner:
         self.results = HERE / f"results{suffix}"
         # A named variant trains its classifiers into runs/NAME and reports into results/NAME;
         # the data and the noise stay shared with the main table.
-        self.steps = variant.steps or self.s["steps"]
-        self.nce = (str(variant.nce_weight), str(variant.noise_ratio))
-        self.variants = variant.variants
-        self.classifiers = self.runs / variant.name if variant.name else self.runs
-        if variant.name:
-            self.results = self.results / variant.name
+        self.steps = options.steps or self.s["steps"]
+        self.nce = (str(options.nce_weight), str(options.noise_ratio))
+        self.variants = options.variants
+        self.classifiers = self.runs / options.name if options.name else self.runs
+        if options.name:
+            self.results = self.results / options.name
         self.runs.mkdir(exist_ok=True)
         self.results.mkdir(parents=True, exist_ok=True)
         self.data = self.runs / "data"
