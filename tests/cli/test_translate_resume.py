@@ -59,17 +59,24 @@ def _interrupt_after(monkeypatch, batches: int) -> None:
     monkeypatch.setattr(translate_module.CMLMTranslator, "decode", decode)
 
 
+def _whole_then_interrupted(short_dir, source, tmp_path, batches: int):
+    """One uninterrupted run (whole.txt, whole.jsonl), then one stopped after `batches` batches
+    (out.txt, out.jsonl): (whole, whole_records, out, records)."""
+    whole, whole_records = tmp_path / "whole.txt", tmp_path / "whole.jsonl"
+    assert _translate(short_dir, source, whole, "--records", str(whole_records)) == 0
+    out, records = tmp_path / "out.txt", tmp_path / "out.jsonl"
+    with pytest.MonkeyPatch.context() as patch:
+        _interrupt_after(patch, batches)
+        assert _translate(short_dir, source, out, "--records", str(records)) == 130
+    return whole, whole_records, out, records
+
+
 def _without_seconds(path) -> list[dict]:
     return [{k: v for k, v in json.loads(r).items() if k != "seconds"} for r in _lines(path)]
 
 
 def test_resume_refuses_another_run_naming_what_differs(short_dir, source, tmp_path, capsys):
-    whole, whole_records = tmp_path / "whole.txt", tmp_path / "whole.jsonl"
-    assert _translate(short_dir, source, whole, "--records", str(whole_records)) == 0
-    out, records = tmp_path / "out.txt", tmp_path / "out.jsonl"
-    with pytest.MonkeyPatch.context() as patch:
-        _interrupt_after(patch, 1)
-        assert _translate(short_dir, source, out, "--records", str(records)) == 130
+    whole, whole_records, out, records = _whole_then_interrupted(short_dir, source, tmp_path, 1)
     kept = (out.read_bytes(), records.read_bytes(), settings_path(out).read_bytes())
     assert len(_lines(out)) == 2
     saved = read_settings(out)
@@ -124,12 +131,7 @@ def test_resume_refuses_an_output_it_cannot_check(short_dir, source, tmp_path, c
 def test_resume_cuts_a_torn_tail_back_to_whole_batches(short_dir, source, tmp_path):
     """A kill in the middle of an append leaves a torn line and maybe part of a batch: --resume
     keeps the whole batches only, and writes what one uninterrupted run writes."""
-    whole, whole_records = tmp_path / "whole.txt", tmp_path / "whole.jsonl"
-    assert _translate(short_dir, source, whole, "--records", str(whole_records)) == 0
-    out, records = tmp_path / "out.txt", tmp_path / "out.jsonl"
-    with pytest.MonkeyPatch.context() as patch:
-        _interrupt_after(patch, 1)
-        assert _translate(short_dir, source, out, "--records", str(records)) == 130
+    whole, whole_records, out, records = _whole_then_interrupted(short_dir, source, tmp_path, 1)
     with out.open("a") as handle:
         handle.write("a third line\nhalf a fou")  # a whole line of batch 2, then a torn one
     with records.open("a") as handle:
@@ -145,12 +147,7 @@ def test_resume_continues_from_the_shorter_of_output_and_records(
 ):
     """A kill between the two appends of a batch leaves the output a batch ahead of the
     records (or, were the order reversed, behind): the run resumes from the shorter one."""
-    whole, whole_records = tmp_path / "whole.txt", tmp_path / "whole.jsonl"
-    assert _translate(short_dir, source, whole, "--records", str(whole_records)) == 0
-    out, records = tmp_path / "out.txt", tmp_path / "out.jsonl"
-    with pytest.MonkeyPatch.context() as patch:
-        _interrupt_after(patch, 2)
-        assert _translate(short_dir, source, out, "--records", str(records)) == 130
+    whole, whole_records, out, records = _whole_then_interrupted(short_dir, source, tmp_path, 2)
     assert len(_lines(out)) == len(_lines(records)) == 4
     shorter = records if behind == "records" else out
     shorter.write_text("".join(line + "\n" for line in _lines(shorter)[:2]))
