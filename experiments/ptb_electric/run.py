@@ -8,13 +8,15 @@ Parts (`--part`, repeatable; default all, in this order; a finished part is skip
                   the same frequency bucket of the training counts, never `<unk>`), seeded
   train-noise     the two-tower cloze noise model (towers 1 x 64: a quarter of Electric's
                   transformer weights), `textebm train cloze`
-  train-electric  Electric 2 x 128 against the frozen noise, once per --noise-uniform value
   train-mlm       the PTB masked LM, experiments/ptb/train_mlm.sh's recipe (or --mlm DIR)
+  train-electric  Electric 2 x 128 against the frozen noise, once per --noise-uniform value; from
+                  scratch, or (--electric-init mlm) from the trained masked LM at LR 5e-4
   train-clm       the PTB causal LM, experiments/ptb/train_clm.sh's recipe (or --clm DIR)
   eval            `textebm eval pairs --group-field group` and `textebm score` on the test set
                   for every scorer; the tables
 
     python experiments/ptb_electric/run.py [--tiny] [--part P ...] [--noise-uniform 0.2 0.0]
+        [--electric-init scratch|mlm]
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from electric_parts import (
     write_pairs,
 )
 
-PARTS = ["data", "train-noise", "train-electric", "train-mlm", "train-clm", "eval"]
+PARTS = ["data", "train-noise", "train-mlm", "train-electric", "train-clm", "eval"]
 PTB = Path("/work/shared/data/ptb")
 
 # experiments/ptb/train_mlm.sh's recipe (BERT 2 x 128, 20 minutes); Electric shares its shape and
@@ -59,6 +61,9 @@ CLM_RECIPE = [
 ]  # fmt: skip
 # The noise: two towers of 1 x 64 (2 x 1 x 64^2 against Electric's 2 x 128^2 per weight matrix).
 CLOZE_BODY = ["--layers", "1", "--hidden-size", "64", "--heads", "2", "--intermediate-size", "256"]
+# Electric from the masked LM: a lower peak LR, so that fine-tuning keeps the context the masked
+# LM learned (from scratch, Electric's encoder washed context out; see README, "Diagnosis").
+FROM_MLM_LR = "5e-4"
 # --tiny: every model 1 x 32, 30 steps (a smoke check of the wiring, not a result).
 TINY_BODY = ["--layers", "1", "--hidden-size", "32", "--heads", "2", "--intermediate-size", "64"]
 TINY_OPTIMISATION = [
@@ -73,7 +78,9 @@ def describe(label: str) -> str:
         return "masked LM 2x128, `norm` (PLL, n passes)"
     if label == "clm":
         return "causal LM 4x256, `clm` (1 pass)"
-    return f"Electric 2x128, `--noise-uniform {label.removeprefix('electric-u')}` (1 pass)"
+    u, _, start = label.removeprefix("electric-u").partition("-from-")
+    origin = "from the masked LM, " if start else ""
+    return f"Electric 2x128, {origin}`--noise-uniform {u}` (1 pass)"
 
 
 def main() -> None:
@@ -94,6 +101,9 @@ def main() -> None:
     parser.add_argument("--clm", help="an already trained PTB causal LM (skips train-clm)")
     parser.add_argument("--pair-sentences", type=int, default=0,
                         help="build pairs from the first N test sentences (0 = all)")  # fmt: skip
+    parser.add_argument("--electric-init", choices=["scratch", "mlm"], default="scratch",
+                        help="train Electric from scratch, or from the trained masked LM (its "
+                        "weights, at peak LR " + FROM_MLM_LR + ")")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -136,6 +146,10 @@ def main() -> None:
 
     data_flags = ["--corpus", str(train_file), "--validation", str(valid_file),
                   "--tokenizer", str(tokenizer)]  # fmt: skip
+    def electric(u: float) -> str:
+        """The run subfolder and table label of the Electric model with --noise-uniform u."""
+        return electric_label(u) + ("-from-mlm" if args.electric_init == "mlm" else "")
+
     budget = (lambda minutes: ["--time-budget", "1"]) if args.tiny else (
         lambda minutes: ["--time-budget", str(minutes)])  # fmt: skip
 
@@ -145,26 +159,34 @@ def main() -> None:
     if exp.wants("train-noise"):
         exp.train("noise", run / "cloze", ["cloze", *data_flags, *recipe(CLOZE_BODY),
                   *budget(args.minutes_noise)])  # fmt: skip
-    if exp.wants("train-electric"):
-        if not finished(run / "cloze"):
-            raise SystemExit("train-electric needs the noise model: run --part train-noise first")
-        for u in args.noise_uniform:
-            label = electric_label(u)
-            exp.train(label, run / label, ["electric", *data_flags, *recipe(BODY_2X128),
-                      "--noise", str(run / "cloze"), "--noise-uniform", str(u),
-                      *budget(args.minutes_electric)])  # fmt: skip
     if exp.wants("train-mlm") and not args.mlm:
         extra = ["--pll-examples", "20" if args.tiny else "200"]
         exp.train("mlm", mlm, ["mlm", *data_flags, *recipe(BODY_2X128), *extra,
                   *budget(args.minutes_mlm)])  # fmt: skip
+    if exp.wants("train-electric"):
+        if not finished(run / "cloze"):
+            raise SystemExit("train-electric needs the noise model: run --part train-noise first")
+        start = []
+        if args.electric_init == "mlm":
+            if not finished(mlm):
+                raise SystemExit("--electric-init mlm needs the masked LM: run --part train-mlm")
+            start = ["--init-from", str(mlm), "--lr", FROM_MLM_LR]  # the later --lr wins
+        for u in args.noise_uniform:
+            exp.train(electric(u), run / electric(u), ["electric", *data_flags,
+                      *recipe(BODY_2X128), *start, "--noise", str(run / "cloze"),
+                      "--noise-uniform", str(u), *budget(args.minutes_electric)])  # fmt: skip
     if exp.wants("train-clm") and not args.clm:
         body = [*TINY_BODY, *TINY_OPTIMISATION] if args.tiny else CLM_RECIPE
         exp.train("clm", clm, ["clm", *data_flags, *body, *budget(args.minutes_clm)])
 
     if exp.wants("eval"):
-        scorers = {"norm": ("norm", mlm), "clm": ("clm", clm)}
+        scorers = {"norm": ("norm", mlm)}
+        if finished(clm):
+            scorers["clm"] = ("clm", clm)
+        else:
+            exp.say(f"[eval] no causal LM in {clm}: its row is left out")
         for u in args.noise_uniform:
-            scorers[electric_label(u)] = ("electric", run / electric_label(u))
+            scorers[electric(u)] = ("electric", run / electric(u))
         accuracy, per_token, speed = {}, {}, {}
         for label, (energy, model) in scorers.items():
             accuracy[label] = eval_pairs(exp, label, energy, model, pairs_file, "ptb-test")
@@ -183,8 +205,8 @@ def main() -> None:
                  *rows, "", f"Spearman of per-token mean energies on {len(per_token['norm'])} "
                  "PTB test sentences:", "", *spearman_rows]  # fmt: skip
         for u in args.noise_uniform:
-            gap = 100 * (accuracy["norm"]["all"] - accuracy[electric_label(u)]["all"])
-            table.append(f"\n{electric_label(u)}: {gap:+.1f} points behind PLL (goal: within 2)")
+            gap = 100 * (accuracy["norm"]["all"] - accuracy[electric(u)]["all"])
+            table.append(f"\n{electric(u)}: {gap:+.1f} points behind PLL (goal: within 2)")
         exp.say("\n".join(table))
         smoke = "SMOKE CHECK, not results: every model 1 x 32, 30 steps, whatever its row says"
         heading = smoke + "\n\n" if args.tiny else ""
