@@ -30,6 +30,7 @@ import torch
 from transformers import AutoConfig, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from textebm.eval.context_shift import context_shift
 from textebm.objectives.cloze import cloze_loss
 from textebm.objectives.electric import (
     choose_positions,
@@ -145,14 +146,23 @@ class Electric(Lines):
         self, models: Models, examples: list[list[int]], config: ElectricTrainConfig
     ) -> dict[str, float]:
         """NCE loss per counted token; accuracy of telling noise from data (noise logit > 0);
-        with a joint noise model, its cloze loss. The same choices and draws every time."""
+        `context_shift`, how far a token's energy moves when its line is shuffled (0: Electric
+        ignores context), beside `energy_spread`, the within-line spread of token energies
+        (`eval.context_shift`); with a joint noise model, its cloze loss. The same choices, draws
+        and shuffles every time."""
         if config.eval_examples:
             examples = examples[: config.eval_examples]
         device = next(models.main.parameters()).device
         choices = torch.Generator().manual_seed(derive_seed(config.seed, "validation"))
         draws = torch.Generator(device=device)
         draws.manual_seed(derive_seed(config.seed, "validation", 1))
+        shuffles = torch.Generator().manual_seed(derive_seed(config.seed, "validation", 2))
+
+        def energy_of(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return models.main(input_ids=input_ids, attention_mask=attention_mask).energies
+
         totals = {"nce": 0.0, "right": 0.0, "counted": 0, "cloze": 0.0, "ordinary": 0}
+        totals |= {"shift": 0.0, "spread": 0.0, "shuffled": 0}
         for start in range(0, len(examples), config.batch_size):
             indices = list(range(start, min(start + config.batch_size, len(examples))))
             batch = self.batch(examples, indices, choices)
@@ -163,6 +173,11 @@ class Electric(Lines):
             totals["nce"] += float(loss)
             totals["right"] += float(((logits > 0) == inputs["chosen"])[mask].sum())
             totals["counted"] += int(mask.sum())
+            original = (inputs["input_ids"], inputs["attention_mask"], inputs["ordinary"])
+            shift, spread, shuffled = context_shift(energy_of, *original, shuffles)
+            totals["shift"] += shift
+            totals["spread"] += spread
+            totals["shuffled"] += shuffled
             if self.joint:
                 totals["cloze"] += float(
                     cloze_loss(
@@ -175,6 +190,8 @@ class Electric(Lines):
                 totals["ordinary"] += int(inputs["ordinary"].sum())
         nce = totals["nce"] / max(totals["counted"], 1)
         results = {"loss": nce, "accuracy": totals["right"] / max(totals["counted"], 1)}
+        results["context_shift"] = totals["shift"] / max(totals["shuffled"], 1)
+        results["energy_spread"] = (totals["spread"] / max(totals["shuffled"], 1)) ** 0.5
         if self.joint:
             results["nce"] = nce
             results["cloze"] = totals["cloze"] / max(totals["ordinary"], 1)
