@@ -146,6 +146,7 @@ def main() -> None:
 
     data_flags = ["--corpus", str(train_file), "--validation", str(valid_file),
                   "--tokenizer", str(tokenizer)]  # fmt: skip
+
     def electric(u: float) -> str:
         """The run subfolder and table label of the Electric model with --noise-uniform u."""
         return electric_label(u) + ("-from-mlm" if args.electric_init == "mlm" else "")
