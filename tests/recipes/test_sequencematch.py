@@ -340,6 +340,20 @@ def test_bad_input_is_one_line(make_config, wordlevel_dir, corpus, clm_dir, tmp_
     assert stop.value.code == 2
 
 
+def test_chi2_without_buffer_rows_is_refused(make_config):
+    """round(2 x 0.2 / 0.8) = 0 buffer rows: the chi2 loss would run on the data alone, its
+    model terms 0 and its V-term halved; refused in one line. BC-only and data-only forms are
+    fine without buffer rows."""
+    from textebm.errors import UsageError
+
+    for fraction, batch in [(0.2, 2), (0.0, 4)]:
+        with pytest.raises(UsageError, match="--model-fraction"):
+            make_config(model_fraction=fraction, batch_size=batch)
+    assert make_config(model_fraction=0.0, phi="identity").model_rows == 0
+    assert make_config(model_fraction=0.0, bc_warmup_steps=6).model_rows == 0  # BC only
+    assert make_config(model_fraction=0.0, bc_weight=1.0).model_rows == 0
+
+
 @pytest.mark.slow
 def test_two_processes_resume_and_match_one_process_accumulating_two(make_config, tmp_path):
     """Two gloo processes, interrupted after step 3 and resumed: the curve, buffer and model of

@@ -126,6 +126,15 @@ class SequenceMatchConfig(TrainConfig):
             if getattr(self, name) < 0:
                 flag = "--" + name.replace("_", "-")
                 raise UsageError(f"{flag} must be 0 or more, not {getattr(self, name)}")
+        # The chi2 loss estimates E_model[.] on buffer rows: with none it would run silently on
+        # the data alone, its model terms 0 and its V-term halved (not the derived objective).
+        chi2_runs = self.phi == "chi2" and self.bc_weight < 1.0
+        if chi2_runs and self.bc_warmup_steps < self.max_steps and self.model_rows == 0:
+            raise UsageError(
+                f"--phi chi2 needs model samples in every batch, but --model-fraction "
+                f"{self.model_fraction} of --batch-size {self.batch_size} rounds to 0 buffer "
+                "rows: raise either (or use --phi identity|kl, which need none)"
+            )
 
     @property
     def model_rows(self) -> int:
