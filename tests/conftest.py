@@ -18,16 +18,22 @@ def _small_session_probe(monkeypatch):
 
 
 @pytest.fixture
-def _quiet_and_one_thread(monkeypatch):
-    """No progress bars (CI set); one torch thread: tiny models gain nothing from more, and on a
-    busy machine lose. Use with `pytestmark = pytest.mark.usefixtures("_quiet_and_one_thread")`."""
+def _one_thread():
+    """One torch thread: the tiny models' matrices (hidden size 32) gain nothing from more, and on
+    a busy machine extra threads make them several times slower."""
     import torch
 
-    monkeypatch.setenv("CI", "1")
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def _quiet_and_one_thread(monkeypatch, _one_thread):
+    """No progress bars (CI set), and `_one_thread`. Use with
+    `pytestmark = pytest.mark.usefixtures("_quiet_and_one_thread")`."""
+    monkeypatch.setenv("CI", "1")
 
 
 @pytest.fixture(scope="session")

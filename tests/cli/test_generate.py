@@ -5,21 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from tests.cli.faults import assert_one_line_error, run_main
 from tests.samplers.backspace_models import build_backspace_clm
 from textebm.models.backspace import BKSPC_TOKEN
 from textebm.models.loading import load_causal_lm
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads; on a shared machine they slow them down."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("_one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import sys
 
 import pytest
 
+from tests.two_processes import torchrun_two
 from textebm.cli.main import main
 
 COMMON = ["--length", "3-5", "--chains", "5", "--sweeps", "4", "--burn-in", "1", "--thin", "2"]
@@ -54,13 +52,7 @@ def test_bad_shards_are_one_line_exit_2(wordlevel_dir, tmp_path, capsys, extra, 
 
 
 def _torchrun(args: list[str]) -> subprocess.CompletedProcess:
-    with socket.socket() as probe:  # a free port, not one another test may hold
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
-    command += ["--master-port", str(port), "-m", "textebm", "sample", *args]
-    env = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"}
-    return subprocess.run(command, env=env, capture_output=True, text=True)
+    return torchrun_two("-m", "textebm", "sample", *args)
 
 
 def _one(args: list[str]) -> None:

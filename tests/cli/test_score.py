@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from tests.two_processes import torchrun_two
 from textebm.cli.main import main
 from textebm.energies import CausalLMEnergy, ElectricEnergy, MaskedLMEnergy
 from textebm.energies.reference import naive_masked_lm_energies
@@ -166,21 +167,7 @@ def test_two_processes_write_what_one_writes(wordlevel_dir, sentences, tmp_path)
     subprocess.run(
         [sys.executable, "-m", "textebm", "score", *common, "-o", str(one)], check=True, env=env
     )
-    torchrun = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc-per-node",
-        "2",
-        "--master-port",
-        "29517",
-        "-m",
-        "textebm",
-        "score",
-    ]
-    result = subprocess.run(
-        [*torchrun, *common, "-o", str(two)], env=env, capture_output=True, text=True
-    )
+    result = torchrun_two("-m", "textebm", "score", *common, "-o", str(two))
     assert result.returncode == 0, result.stderr[-2000:]
     # Same records in the same order; energies agree to float precision, not bitwise, since
     # each process packs different copies together and BLAS blocks matrices by their shape.

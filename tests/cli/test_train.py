@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import time
 import pytest
 from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
 
+from tests.two_processes import torchrun_two
 from textebm.cli.main import main
 
 TINY = [
@@ -235,12 +235,6 @@ def test_bad_input_is_one_line(files, tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _command(files, output, *extra) -> list[str]:
     return [
         sys.executable,
@@ -291,36 +285,18 @@ def test_killed_run_resumes_on_the_same_curve(files, tmp_path):
 @pytest.mark.slow
 def test_torchrun_two_processes(files, tmp_path):
     """The documented multi-process launch: torchrun starts two real gloo processes."""
-    env = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"}
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc-per-node",
-        "2",
-        "--master-port",
-        str(_free_port()),
-        "-m",
-        "textebm",
-        "train",
-        "mlm",
-        *data(files),
-        *TINY,
-        "--max-steps",
-        "3",
-        "--output",
-        str(tmp_path / "run"),
-    ]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    command = ["-m", "textebm", "train", "mlm", *data(files), *TINY, "--max-steps", "3"]
+    command += ["--output", str(tmp_path / "run")]
+    result = torchrun_two(*command, timeout=300)
     if result.returncode != 0:  # seen once in a full-suite run: a gloo peer closing early
         shutil.rmtree(tmp_path / "run", ignore_errors=True)
-        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        result = torchrun_two(*command, timeout=300)
     assert result.returncode == 0, result.stderr[-6000:]
     state = json.loads((tmp_path / "run/checkpoints/step-00000003/state.json").read_text())
     assert state["processes"] == 2
     AutoModelForMaskedLM.from_pretrained(tmp_path / "run")
     # Another configuration on the same folder: both processes stop with the main one's error.
     mismatch = [*command[:-2], "--seed", "1", *command[-2:]]
-    result = subprocess.run(mismatch, env=env, capture_output=True, text=True, timeout=300)
+    result = torchrun_two(*mismatch, timeout=300)
     assert result.returncode != 0
     assert result.stderr.count("holds a run with another configuration") == 2, result.stderr[-4000:]

@@ -5,10 +5,6 @@ beam path, and two processes under torchrun equal to the two one-process shards.
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 
 import pytest
 
@@ -20,6 +16,7 @@ from tests.cli.translate_setup import (  # noqa: F401 (fixtures are used by name
     source,
     translate,
 )
+from tests.two_processes import torchrun_two
 from textebm.cli.main import main
 from textebm.models.seq2seq import load_seq2seq
 from textebm.models.tiny import build_tiny_seq2seq
@@ -141,15 +138,9 @@ def test_the_beam_path(source, tmp_path):
 def test_two_processes_write_the_two_shards_concatenated(short_dir, source, tmp_path):
     """6 lines on 2 processes (lines 0-2 and 3-5), bitwise what the two one-process --shard runs
     write, rank 0's first."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     args = ["--model", str(short_dir), *COMMON, "--sampler", "mh", str(source)]
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
-    command += ["--master-port", str(port), "-m", "textebm", "translate", *args]
-    env = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"}
     two = tmp_path / "two.txt"
-    result = subprocess.run([*command, "-o", str(two)], env=env, capture_output=True, text=True)
+    result = torchrun_two("-m", "textebm", "translate", *args, "-o", str(two))
     assert result.returncode == 0, result.stderr[-2000:]
     shards = []
     for rank in range(2):

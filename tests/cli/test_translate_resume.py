@@ -8,9 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,6 +22,7 @@ from tests.cli.translate_setup import (  # noqa: F401 (fixtures are used by name
     source,
     translate,
 )
+from tests.two_processes import torchrun_two
 from textebm.cli.translate_resume import (
     Part,
     append_part,
@@ -395,20 +394,8 @@ def test_a_merged_output_is_complete_or_absent(tmp_path):
 
 
 def _torchrun(args: list[str], script: str | None = None, **env) -> subprocess.CompletedProcess:
-    with socket.socket() as probe:  # a free port, not one another test may hold
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
-    command += ["--master-port", str(port)]
-    command += [script] if script else ["-m", "textebm"]
-    environment = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1", **env}
-    return subprocess.run(
-        [*command, "translate", *args],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=180,  # a process left waiting for another fails the test instead of hanging it
-    )
+    program = [script] if script else ["-m", "textebm"]
+    return torchrun_two(*program, "translate", *args, timeout=180, **env)
 
 
 @pytest.mark.slow

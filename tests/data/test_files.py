@@ -6,7 +6,14 @@ import gzip
 
 import pytest
 
-from textebm.data.files import append_synced, atomic_write, cut_back, read_lines, whole_lines
+from textebm.data.files import (
+    append_synced,
+    atomic_write,
+    cut_back,
+    read_lines,
+    read_sentences,
+    whole_lines,
+)
 from textebm.errors import UsageError
 
 
@@ -23,6 +30,19 @@ def test_invalid_utf8_names_the_line(tmp_path):
     path.write_bytes(b"fine\nalso fine\nbad \xc3\x28 here\n")
     with pytest.raises(UsageError, match="line 3 is not valid UTF-8"):
         read_lines(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [("one\n \nthree\n", "line 2 is empty"), ("", "no sentences"), ("\n", "line 1 is empty")],
+)
+def test_read_sentences_refuses_blank_lines_and_empty_files(tmp_path, text, error):
+    path = tmp_path / "s.txt"
+    path.write_text("one\ntwo\n")
+    assert read_sentences(path) == ["one", "two"]
+    path.write_text(text)
+    with pytest.raises(UsageError, match=error):
+        read_sentences(path)
 
 
 def test_corrupt_gzip_is_a_usage_error(tmp_path):

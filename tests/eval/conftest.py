@@ -1,15 +1,10 @@
-"""One CPU thread for these tests: the tiny models' matrices (hidden size 32) gain nothing from
-more, and on a busy machine extra threads make them several times slower."""
+"""One CPU thread for these tests (`_one_thread` in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread_for_every_test(_one_thread):
+    """Every test here runs with `_one_thread`."""

@@ -25,15 +25,6 @@ from textebm.eval.backspace_toy import (
 DATA_RATE = 0.1 / 1.1  # p / (1 + p) at the default noise rate p = 0.1
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """A logit table gains nothing from threads; on a shared machine they slow it down."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def backspace_rate(states, table) -> float:
     """Mean over y of pi(<bkspc> | (0, y))."""
     config = states.config

@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from tests.recipes.tiny_run import TINY_RUN
 from textebm.data.tokenizers import train_tokenizer
 from textebm.recipes.config import ClmConfig, MlmConfig
 
@@ -53,17 +54,7 @@ def make_config(corpus, tokenizer_dir, tmp_path):
             validation=str(corpus[1]),
             tokenizer=str(tokenizer_dir),
             output=str(tmp_path / "run"),
-            layers=1,
-            hidden_size=32,
-            heads=2,
-            intermediate_size=64,
-            context_length=16,
-            batch_size=8,
-            max_steps=6,
-            eval_every=3,
-            log_every=1,
-            checkpoint_every=3,
-            learning_rate=3e-3,
+            **TINY_RUN,
         )
         if cls is MlmConfig:
             values["pll_examples"] = 4

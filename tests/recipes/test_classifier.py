@@ -11,6 +11,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
+from tests.recipes.tiny_run import TINY_RUN
 from textebm.data.labelled import read_labelled
 from textebm.data.noise import NoiseExample, task_fingerprint, tokenizer_fingerprint, write_noise
 from textebm.data.tokenizers import load_tokenizer_folder
@@ -70,17 +71,7 @@ def make(labelled, tokenizer_dir, tmp_path):
             tokenizer=str(tokenizer_dir),
             output=str(tmp_path / "run"),
             labels="neg,pos",
-            layers=1,
-            hidden_size=32,
-            heads=2,
-            intermediate_size=64,
-            context_length=24,
-            batch_size=8,
-            max_steps=6,
-            eval_every=3,
-            log_every=1,
-            checkpoint_every=3,
-            learning_rate=3e-3,
+            **{**TINY_RUN, "context_length": 24},
         )
         return ClassifierConfig(**{**values, **overrides})
 

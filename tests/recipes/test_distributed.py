@@ -1,21 +1,16 @@
-"""Two-process data-parallel training (gloo on CPU) through Accelerate, launched by torchrun.
-
-Separate processes, not `accelerate.debug_launcher`: that forks the test process, and a fork
-taken after torch's thread pool has run (any earlier test) can deadlock the child in OpenMP.
-"""
+"""Two-process data-parallel training (gloo on CPU) through Accelerate, launched by torchrun
+(`tests.two_processes`)."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
+from tests.two_processes import torchrun_two
 from textebm.recipes.config import save_config
 
 
@@ -37,27 +32,7 @@ def test_two_processes_match_one_process_accumulating_two(make_config, tmp_path)
     two = make_config(output=str(tmp_path / "two"), max_steps=4, eval_every=2)
     config_file = tmp_path / "two.json"
     save_config(two, config_file)
-    env = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"}
-    torchrun = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc-per-node",
-        "2",
-        "--master-port",
-        "29531",
-        "-m",
-        "textebm",
-        "train",
-        "mlm",
-    ]
-    result = subprocess.run(
-        [*torchrun, "--config", str(config_file)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = torchrun_two("-m", "textebm", "train", "mlm", "--config", str(config_file))
     assert result.returncode == 0, result.stderr[-3000:]
 
     AcceleratorState._reset_state(reset_partial_state=True)
@@ -70,14 +45,6 @@ def test_two_processes_match_one_process_accumulating_two(make_config, tmp_path)
     reference = load_file(str(Path(one) / "model.safetensors"))
     for name, tensor in load_file(str(Path(two.output) / "model.safetensors")).items():
         torch.testing.assert_close(tensor, reference[name], rtol=1e-4, atol=1e-5)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.mark.slow
@@ -93,21 +60,8 @@ def test_toy_objective_on_two_processes_resumes_and_saves_both_models(toy, make_
     config_file = tmp_path / "two.json"
     save_config(two, config_file)
     script = Path(__file__).with_name("toy_objective.py")
-    env = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"}
     for stop_after in ("3", None):  # interrupted after step 3 (checkpoint at 2), then resumed
-        command = [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc-per-node",
-            "2",
-            "--master-port",
-            str(_free_port()),
-            str(script),
-            str(config_file),
-            *([stop_after] if stop_after else []),
-        ]
-        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        result = torchrun_two(str(script), str(config_file), *([stop_after] if stop_after else []))
         assert result.returncode == 0, result.stderr[-3000:]
         if stop_after:
             assert not (Path(two.output) / "model.safetensors").exists()

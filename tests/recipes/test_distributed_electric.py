@@ -9,24 +9,15 @@ micro-batch 2s + r; a joint noise model is a second trained model that DDP must 
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
+from tests.two_processes import torchrun_two
 from textebm.recipes.config import save_config
 from textebm.recipes.electric_config import ClozeTrainConfig, ElectricTrainConfig
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _curve(output: Path) -> list[dict]:
@@ -65,23 +56,7 @@ def test_two_processes_match_one_process_accumulating_two(
     two = make_config(cls, output=str(tmp_path / "two"), **settings)
     config_file = tmp_path / "two.json"
     save_config(two, config_file)
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc-per-node",
-        "2",
-        "--master-port",
-        str(_free_port()),
-        "-m",
-        "textebm",
-        "train",
-        recipe,
-        "--config",
-        str(config_file),
-    ]
-    env = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    result = torchrun_two("-m", "textebm", "train", recipe, "--config", str(config_file))
     assert result.returncode == 0, result.stderr[-3000:]
 
     AcceleratorState._reset_state(reset_partial_state=True)

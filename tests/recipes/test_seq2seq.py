@@ -11,6 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from tests.recipes.tiny_run import TINY_RUN
 from textebm.cli.main import main
 from textebm.data.tokenizers import load_tokenizer_folder, train_tokenizer
 from textebm.models.seq2seq import load_seq2seq
@@ -65,17 +66,7 @@ def make(pairs, output: Path, **overrides) -> Seq2SeqConfig:
         validation=str(pairs["valid"][1]),
         tokenizer=str(pairs["tokenizer"]),
         output=str(output),
-        layers=1,
-        hidden_size=32,
-        heads=2,
-        intermediate_size=64,
-        context_length=16,
-        batch_size=8,
-        max_steps=6,
-        eval_every=3,
-        log_every=1,
-        checkpoint_every=3,
-        learning_rate=3e-3,
+        **TINY_RUN,
         dropout=0.0,
     )
     return Seq2SeqConfig(**{**values, **overrides})

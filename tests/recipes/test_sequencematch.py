@@ -11,6 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from tests.two_processes import torchrun_two
 from textebm.cli.main import main
 from textebm.data.actions import apply_actions
 from textebm.data.tokenizers import load_tokenizer_folder
@@ -359,10 +360,6 @@ def test_two_processes_resume_and_match_one_process_accumulating_two(make_config
     """Two gloo processes, interrupted after step 3 and resumed: the curve, buffer and model of
     one process accumulating two micro-batches (chunk k of a refresh is sampled by rank k mod 2
     from its own seed; the buffer is gathered in chunk order)."""
-    import os
-    import subprocess
-    import sys
-
     from accelerate.state import AcceleratorState
 
     from textebm.recipes.config import save_config
@@ -379,21 +376,8 @@ def test_two_processes_resume_and_match_one_process_accumulating_two(make_config
     config_file = tmp_path / "two.json"
     save_config(two, config_file)
     script = Path(__file__).with_name("sequencematch_script.py")
-    env = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"}
     for stop_after in ("3", None):  # checkpoint at 2, refreshes at steps 1 and 3
-        command = [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc-per-node",
-            "2",
-            "--master-port",
-            str(_free_port()),
-            str(script),
-            str(config_file),
-            *([stop_after] if stop_after else []),
-        ]
-        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        result = torchrun_two(str(script), str(config_file), *([stop_after] if stop_after else []))
         assert result.returncode == 0, result.stderr[-3000:]
     AcceleratorState._reset_state(reset_partial_state=True)
     one = train_sequencematch(
@@ -419,11 +403,3 @@ def test_two_processes_resume_and_match_one_process_accumulating_two(make_config
     ]
     for name, tensor in buffers[0].items():
         assert torch.equal(tensor, buffers[1][name]), name
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

@@ -6,10 +6,9 @@ The work is `textebm.samplers.generate_file.generate_file(GenerateConfig(...))`;
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 
-from textebm.cli.train import add_config_arguments
+from textebm.cli.train import add_config_file_and_arguments, config_from_args
 from textebm.samplers.generate_config import GenerateConfig, check_settings
 
 
@@ -25,24 +24,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "n_actions, n_backspaces, finished (ended with eos), seed. The same flags, batch size "
         "included, give the same file.",
     )
-    parser.add_argument(
-        "--config",
-        metavar="FILE",
-        help="JSON object of the fields below (snake_case names); flags given override it",
-    )
-    add_config_arguments(parser, GenerateConfig)
+    add_config_file_and_arguments(parser, GenerateConfig)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from textebm.cli.common import quiet_libraries, show_progress
-    from textebm.recipes.config import load_config
     from textebm.samplers.generate_file import generate_file
 
-    names = {f.name for f in dataclasses.fields(GenerateConfig)}
-    config = load_config(
-        GenerateConfig, {k: v for k, v in vars(args).items() if k in names}, args.config
-    )
+    config = config_from_args(args, GenerateConfig)
     check_settings(config)  # before the model loads
     quiet_libraries()
     counts = generate_file(config, progress=show_progress(64))  # off when CI is set

@@ -8,9 +8,8 @@ The flags are `NoiseConfig`'s fields and the work is
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
-from textebm.cli.train import add_config_arguments
+from textebm.cli.train import add_config_file_and_arguments, config_from_args
 from textebm.samplers.noise_config import NoiseConfig
 
 
@@ -25,12 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "20. The file's header records the task (the training texts' hash) and tokenizer it was "
         "made for, which train classifier --noise-file checks.",
     )
-    parser.add_argument(
-        "--config",
-        metavar="FILE",
-        help="JSON object of the fields below (snake_case names); flags given override it",
-    )
-    add_config_arguments(parser, NoiseConfig)
+    add_config_file_and_arguments(parser, NoiseConfig)
     parser.add_argument("-o", "--output", required=True, help="noise file to write (.jsonl)")
     parser.set_defaults(func=run)
 
@@ -38,13 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from textebm.cli.common import quiet_libraries, show_progress
     from textebm.data.files import check_output
-    from textebm.recipes.config import load_config
     from textebm.samplers.make_noise import generate_noise
 
-    names = {f.name for f in dataclasses.fields(NoiseConfig)}
-    config = load_config(
-        NoiseConfig, {k: v for k, v in vars(args).items() if k in names}, args.config
-    )
+    config = config_from_args(args, NoiseConfig)
     inputs = tuple(path for path in (config.train,) if path is not None)
     check_output(args.output, inputs=inputs)  # before the model loads, not after the work
     quiet_libraries()

@@ -15,12 +15,11 @@ W shards run one at a time.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
 
-from textebm.cli.train import add_config_arguments
+from textebm.cli.train import add_config_file_and_arguments, config_from_args
 from textebm.samplers.config import SampleConfig
 
 
@@ -32,12 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         'samples as JSON Lines {"chain", "sweep", "text", "token_ids", "energy"}, with '
         "diagnostics in OUT.diagnostics.json and the energy traces in OUT.trace.png.",
     )
-    parser.add_argument(
-        "--config",
-        metavar="FILE",
-        help="JSON object of the fields below (snake_case names); flags given override it",
-    )
-    add_config_arguments(parser, SampleConfig)
+    add_config_file_and_arguments(parser, SampleConfig)
     parser.add_argument("-o", "--output", required=True, help="OUT.jsonl")
     parser.set_defaults(func=run)
 
@@ -46,12 +40,8 @@ def run(args: argparse.Namespace) -> int:
     from textebm.cli.common import quiet_libraries
     from textebm.data.files import check_output
     from textebm.errors import UsageError
-    from textebm.recipes.config import load_config
 
-    names = {f.name for f in dataclasses.fields(SampleConfig)}
-    config = load_config(
-        SampleConfig, {k: v for k, v in vars(args).items() if k in names}, args.config
-    )
+    config = config_from_args(args, SampleConfig)
     if args.output == "-":
         raise UsageError(
             "sample writes OUT.jsonl, OUT.diagnostics.json and OUT.trace.png: give -o a file name"

@@ -63,8 +63,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from textebm.cli.common import quiet_libraries, read_sentences, show_progress
-    from textebm.data.files import atomic_write, check_output
+    from textebm.cli.common import quiet_libraries, show_progress
+    from textebm.data.files import atomic_write, check_output, read_sentences
     from textebm.data.shards import Processes, strided
     from textebm.energies import SequenceError
     from textebm.energies.registry import build_energy, check_energy

@@ -118,7 +118,19 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
         target.add_argument(*flags, **kwargs)
 
 
-def _config_from(args: argparse.Namespace, cls: type) -> Any:
+def add_config_file_and_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
+    """`--config FILE` (a JSON object of `cls`'s fields), then one flag per field
+    (`add_config_arguments`): the flags of every command generated from a config dataclass."""
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="JSON object of the fields below (snake_case names); flags given override it",
+    )
+    add_config_arguments(parser, cls)
+
+
+def config_from_args(args: argparse.Namespace, cls: type) -> Any:
+    """`cls` from the flags given, over the `--config` file's values, over its defaults."""
     names = {f.name for f in dataclasses.fields(cls)}
     values = {k: v for k, v in vars(args).items() if k in names}
     return load_config(cls, values, getattr(args, "config", None))
@@ -126,7 +138,7 @@ def _config_from(args: argparse.Namespace, cls: type) -> Any:
 
 def _run_recipe(args: argparse.Namespace) -> int:
     cls, target, _ = RECIPES[args.recipe]
-    config = _config_from(args, cls)
+    config = config_from_args(args, cls)
     module, function = target.split(":")
     output = getattr(importlib.import_module(module), function)(config)
     print(f"textebm train {args.recipe}: model saved to {output}")
@@ -136,7 +148,7 @@ def _run_recipe(args: argparse.Namespace) -> int:
 def _run_tokenizer(args: argparse.Namespace) -> int:
     from textebm.data.tokenizers import build_tokenizer
 
-    config = _config_from(args, TokenizerConfig)
+    config = config_from_args(args, TokenizerConfig)
     tokenizer = build_tokenizer(config)
     print(
         f"textebm train tokenizer: {config.kind} tokenizer, {len(tokenizer)} tokens, "
@@ -166,10 +178,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         recipe = recipes.add_parser(
             name, help=description.replace("%", "%%"), description=f"Train {description}."
         )
-        recipe.add_argument(
-            "--config",
-            metavar="FILE",
-            help="JSON object of the fields below (snake_case names); flags given override it",
-        )
-        add_config_arguments(recipe, cls)
+        add_config_file_and_arguments(recipe, cls)
         recipe.set_defaults(func=_run_recipe)

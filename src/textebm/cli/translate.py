@@ -21,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from textebm.cli.train import add_config_arguments
+from textebm.cli.train import add_config_file_and_arguments, config_from_args
 from textebm.cli.translate_resume import (
     Kept,
     Part,
@@ -57,12 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "input", help="source sentences, one a line (.gz read transparently), or - for stdin"
     )
-    parser.add_argument(
-        "--config",
-        metavar="FILE",
-        help="JSON object of the fields below (snake_case names); flags given override it",
-    )
-    add_config_arguments(parser, TranslateConfig)
+    add_config_file_and_arguments(parser, TranslateConfig)
     parser.add_argument("-o", "--output", default="-", help="translations (default: stdout)")
     parser.add_argument(
         "--records", metavar="FILE", help="also write one JSON record per line to FILE (.jsonl)"
@@ -85,12 +80,8 @@ def run(args: argparse.Namespace) -> int:
     from textebm.data.files import check_output, read_lines
     from textebm.data.shards import Processes
     from textebm.errors import UsageError
-    from textebm.recipes.config import load_config
 
-    names = {f.name for f in dataclasses.fields(TranslateConfig)}
-    config = load_config(
-        TranslateConfig, {k: v for k, v in vars(args).items() if k in names}, args.config
-    )
+    config = config_from_args(args, TranslateConfig)
     outputs = [args.output] + ([args.records] if args.records else [])
     if args.records == "-" or (args.records and args.records == args.output):
         raise UsageError("--records needs a file of its own, not - or the -o file")

@@ -57,17 +57,11 @@ def run(args: argparse.Namespace) -> int:
     from textebm.errors import UsageError
     from textebm.eval.verify import VerifyConfig, verify
     from textebm.eval.verify_table import format_table
+    from textebm.samplers.config import proposal_checks, raise_first_failure
 
     if args.chains < 1 or (args.sweeps is not None and args.sweeps < 4):
         raise UsageError("--chains must be >= 1 and --sweeps >= 4")
-    if args.top_k < 0:
-        raise UsageError(f"--top-k must be >= 0 (0 turns it off), not {args.top_k}")
-    if not 0 < args.top_p <= 1:
-        raise UsageError(f"--top-p must be in (0, 1], not {args.top_p}")
-    if args.proposal_temperature is not None and not args.proposal_temperature > 0:
-        raise UsageError(
-            f"--proposal-temperature must be positive, not {args.proposal_temperature}"
-        )
+    raise_first_failure(proposal_checks(args.proposal_temperature, args.top_k, args.top_p))
     quiet_libraries()
     config = VerifyConfig(
         seed=args.seed,

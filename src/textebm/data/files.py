@@ -61,6 +61,18 @@ def read_lines(path: str | Path) -> list[str]:
     return lines
 
 
+def read_sentences(path: str | Path) -> list[str]:
+    """`read_lines` of a file of one sentence a line: a blank line is an error naming its
+    number (it is no sentence), and so is a file without a line."""
+    lines = read_lines(path)
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            raise UsageError(f"{path}: line {number} is empty; give one sentence per line")
+    if not lines:
+        raise UsageError(f"{path}: no sentences to score")
+    return lines
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
     """Open `path` for writing so that it appears complete or not at all.

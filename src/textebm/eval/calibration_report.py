@@ -232,24 +232,10 @@ def summarise(
     return summary
 
 
-def _read_sentences(path: str) -> list[str]:
-    """--ood's lines; a blank line is an error naming its number (it is no sentence)."""
-    from textebm.data.files import read_lines
-    from textebm.errors import UsageError
-
-    lines = read_lines(path)
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            raise UsageError(f"{path}: line {number} is empty; give one sentence per line")
-    if not lines:
-        raise UsageError(f"{path} holds no sentences")
-    return lines
-
-
 def calibration_report(config: CalibrationConfig) -> dict:
     """Load the classifier and data, measure, and write summary.json and the reliability PNGs
     into config.output_dir. Returns the summary."""
-    from textebm.data.files import atomic_write, check_output, write_json
+    from textebm.data.files import atomic_write, check_output, read_sentences, write_json
     from textebm.data.labelled import parse_label_names, read_labelled, read_labelled_dataset
     from textebm.errors import UsageError
     from textebm.models.loading import load_classifier
@@ -290,7 +276,7 @@ def calibration_report(config: CalibrationConfig) -> dict:
     # Read everything before the model loads: bad input fails in a second, not after a minute.
     data = rows_of(config.data)
     fit = rows_of(config.fit) if config.fit else None
-    ood = _read_sentences(config.ood) if config.ood else None
+    ood = read_sentences(config.ood) if config.ood else None
     if fit is None and len(data) < 2:
         raise UsageError(f"{config.data} holds 1 row: the half-split needs 2 or more (or --fit)")
     if config.text_pair_column is not None and ood is not None:

@@ -250,14 +250,24 @@ def chain_checks(config: SampleConfig | TranslateConfig) -> list[tuple[bool, str
             config.anneal_to is None or config.anneal_to > 0,
             f"--anneal-to must be positive, not {config.anneal_to}",
         ),
-        (
-            config.proposal_temperature is None or config.proposal_temperature > 0,
-            f"--proposal-temperature must be positive, not {config.proposal_temperature}",
-        ),
-        (config.top_k >= 0, f"--top-k must be >= 0 (0 turns it off), not {config.top_k}"),
-        (0 < config.top_p <= 1, f"--top-p must be in (0, 1], not {config.top_p}"),
+        *proposal_checks(config.proposal_temperature, config.top_k, config.top_p),
         (config.block_size >= 1, f"--block-size must be >= 1, not {config.block_size}"),
         (config.batch_tokens >= 1, f"--batch-tokens must be positive, not {config.batch_tokens}"),
+    ]
+
+
+def proposal_checks(
+    proposal_temperature: float | None, top_k: int, top_p: float
+) -> list[tuple[bool, str]]:
+    """(passed, error) of the proposal flags --proposal-temperature, --top-k and --top-p, wherever
+    a command offers them (`chain_checks`, `textebm verify`)."""
+    return [
+        (
+            proposal_temperature is None or proposal_temperature > 0,
+            f"--proposal-temperature must be positive, not {proposal_temperature}",
+        ),
+        (top_k >= 0, f"--top-k must be >= 0 (0 turns it off), not {top_k}"),
+        (0 < top_p <= 1, f"--top-p must be in (0, 1], not {top_p}"),
     ]
 
 
