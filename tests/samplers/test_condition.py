@@ -116,3 +116,31 @@ def test_sample_hands_the_condition_to_a_given_energy(energy):
     assert recording.calls and all(c is not None for c in recording.calls)
     with pytest.raises(Exception, match="give one per chain"):
         sample(config, recording, Condition(labels=torch.full((2,), 6)), progress=False)
+
+
+def test_naive_mh_proposes_given_the_source_like_the_cached_kernel():
+    """With a conditional masked LM as energy and proposer, the naive reference and the cached
+    kernel make the same moves from the same draws: both propose given the source."""
+    from textebm.energies import ConditionalMaskedLMEnergy
+    from textebm.eval.exact import toy_cmlm
+
+    model, tokenizer = toy_cmlm(4, seed=2, init_scale=10.0)
+    energy = ConditionalMaskedLMEnergy(model, tokenizer)
+    sources = ["red green blue", "pink pink red", "blue red"]
+    ids = [tokenizer(s)["input_ids"] for s in sources]
+    width = max(map(len, ids))
+    pad = tokenizer.pad_token_id
+    condition = Condition(
+        input_ids=torch.tensor([row + [pad] * (width - len(row)) for row in ids]),
+        attention_mask=torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in ids]),
+    )
+    runs = []
+    for kernel in (MetropolisHastings(energy), NaiveMH(energy)):
+        generator = torch.Generator().manual_seed(0)
+        start = from_lengths(tokenizer, [5, 4, 5])
+        state, _ = kernel.init(*start.astuple(), generator, condition)
+        for _ in range(15):
+            state, _ = kernel.step(generator, state)
+        runs.append(state.tokens)
+    assert torch.equal(runs[0], runs[1])
+    assert not torch.equal(runs[0], start.tokens)  # the chains moved

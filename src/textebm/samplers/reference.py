@@ -41,7 +41,7 @@ class NaiveMH(MetropolisHastings):
             state.free, state.step, generator, self.block_size, self.scan, self.layout
         )
         energy = untempered(self.energy, call_energy(self.energy, tokens, mask, state.condition))
-        conditionals = masked_conditionals(self.proposer, tokens, mask, sites)
+        conditionals = masked_conditionals(self.proposer, tokens, mask, sites, state.condition)
         row, col = sites.nonzero(as_tuple=True)
         log_q = self.proposal_config.log_probs(conditionals.logits(row, col), self.banned)
         drawn = sample(log_q, generator)
