@@ -86,3 +86,27 @@ def load_init(
         raise UsageError(f"cannot load --init-from {folder}: {_first_line(error)}") from None
     check_fits(model.config, len(tokenizer), config.context_length, f"--init-from {folder}")
     return model
+
+
+def check_causal_lm(folder: str) -> None:
+    """UsageError unless the folder's model has a causal-LM head (architectures it records).
+
+    Why: a BERT masked LM loads with `AutoModelForCausalLM` too (BertLMHeadModel, bidirectional),
+    and trained as a causal LM it would see the very tokens it predicts.
+    """
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    try:
+        settings = AutoConfig.from_pretrained(folder)
+    except (OSError, ValueError, KeyError):
+        return  # `load_init` reports a folder that does not load, in one line
+    heads = set()
+    for names in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values():
+        heads.update([names] if isinstance(names, str) else names)
+    found = settings.architectures or []
+    if found and not set(found) & heads:
+        raise UsageError(
+            f"--init-from {folder} holds a {found[0]}, not a causal LM with an LM head "
+            "(e.g. GPT2LMHeadModel); train one with `textebm train clm`"
+        )
