@@ -9,6 +9,7 @@ too small for either fails later with an index error deep inside an embedding.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from transformers import PretrainedConfig, PreTrainedModel
@@ -80,6 +81,10 @@ def load_init(
     folder = config.init_from
     if folder is None:
         raise ValueError("load_init needs config.init_from")
+    # A path (not a hub id) that is no folder: the hub's own error would complain of a repo id.
+    looks_like_path = folder.startswith((".", "/", "~")) or folder.count("/") > 1
+    if looks_like_path and not Path(folder).expanduser().is_dir():
+        raise UsageError(f"--init-from {folder}: no such folder")
     try:
         model = load(folder)
     except (OSError, ValueError, KeyError) as error:
