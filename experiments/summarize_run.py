@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from textebm.data.files import write_json
@@ -41,7 +42,9 @@ def summarize(run: Path) -> dict:
         "tokens_per_second_min_max": [
             min(r["tokens_per_second"] for r in train),
             max(r["tokens_per_second"] for r in train),
-        ],
+        ]
+        if train
+        else None,
         "final_train_loss": train[-1]["loss"] if train else None,
         "mixed_precision": config.get("mixed_precision"),
         "sessions": sessions,
@@ -57,6 +60,14 @@ def main() -> None:
     parser.add_argument("--png", help="write the training curve here")
     parser.add_argument("--title", default="")
     args = parser.parse_args()
+    for needed in ("metrics.jsonl", "train_config.json"):
+        if not (args.run / needed).is_file():
+            print(
+                f"summarize_run.py: error: {args.run} has no {needed}: not a training run, or one "
+                "that stopped before its first logged step",
+                file=sys.stderr,
+            )
+            sys.exit(2)
     summary = summarize(args.run)
     if args.json:
         write_json(args.json, summary)

@@ -134,6 +134,30 @@ def test_missing_corpus_or_tokenizer(files, tmp_path, missing, needle, capsys):
     assert not (tmp_path / "run").exists()
 
 
+def test_init_from_a_masked_lm_is_refused(files, tmp_path, capsys):
+    """A BERT masked LM loads as a causal LM (BertLMHeadModel, bidirectional): trained as one it
+    would see the tokens it predicts. The folder's architectures decide, before any work."""
+    from textebm.models.tiny import build_tiny_mlm
+
+    mlm = build_tiny_mlm(tmp_path / "mlm")
+    code, _, err = run_main(train_args(files, tmp_path / "run", "--init-from", str(mlm)), capsys)
+    assert_one_line_error(code, err, "BertForMaskedLM", "not a causal LM")
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_init_from_that_fails_to_load_leaves_no_run_behind(files, tmp_path, capsys):
+    """The model is built before the folder is claimed: a failed start leaves no train_config.json
+    that would refuse the corrected command as "another configuration"."""
+    from textebm.models.tiny import build_tiny_electric
+
+    electric = build_tiny_electric(tmp_path / "electric")
+    code, _, err = run_main(
+        train_args(files, tmp_path / "run", "--init-from", str(electric)), capsys
+    )
+    assert_one_line_error(code, err, "--init-from")
+    assert not (tmp_path / "run").exists()
+
+
 def test_output_naming_a_file_is_refused_and_the_file_survives(files, tmp_path, capsys):
     target = tmp_path / "notes.txt"
     target.write_text("keep me\n")

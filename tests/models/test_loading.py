@@ -98,3 +98,10 @@ def test_causal_lm_needs_an_eos_token(clm_dir, tmp_path):
     tokenizer.save_pretrained(tmp_path)
     with pytest.raises(UsageError, match="no eos token"):
         load_causal_lm(str(tmp_path))
+
+
+def test_causal_lm_refuses_a_masked_lm_folder(wordlevel_dir):
+    """A BERT masked LM loads as a causal LM too (BertLMHeadModel, with only a warning), so
+    `score --energy clm` and `generate` would silently use it; the saved architecture decides."""
+    with pytest.raises(UsageError, match="is a masked language model, not a causal one"):
+        load_causal_lm(str(wordlevel_dir))

@@ -40,3 +40,16 @@ def test_load_init_checks_the_model_and_turns_load_errors_into_one_line():
     with pytest.raises(UsageError) as error:
         load_init(config, tokenizer, broken)
     assert str(error.value) == "cannot load --init-from somewhere: no model in somewhere"
+
+
+def test_load_init_names_a_missing_folder(tmp_path):
+    """A path that is no folder: say so, not the hub's "Repo id must be in the form ..."."""
+    absent = str(tmp_path / "absent")
+    config = SimpleNamespace(init_from=absent, context_length=16)
+
+    def hub_like(folder: str):
+        raise ValueError(f"Repo id must be in the form 'repo_name': {folder!r}")
+
+    with pytest.raises(UsageError) as error:
+        load_init(config, [0] * 30, hub_like)
+    assert str(error.value) == f"--init-from {absent}: no such folder"

@@ -156,3 +156,22 @@ def test_summarize_run_states_tokens_precision_and_measured_rates(
     rate = f"matmul GFLOP/s fp32 {session['matmul_gflops_fp32']:.0f}"
     assert "session from step 0 (0 tokens trained): no on cpu" in printed and rate in printed
     assert '"tokens_trained"' in printed.split("last validation:")[1]
+
+
+def test_summarize_run_on_a_folder_without_a_run_is_one_line(tmp_path, capsys, monkeypatch):
+    """A folder that holds no run (a typo, a run that failed before its first step): exit 2 with
+    one line on stderr, not a FileNotFoundError traceback."""
+    import importlib.util
+    import sys
+
+    script = Path(__file__).parents[2] / "experiments" / "summarize_run.py"
+    spec = importlib.util.spec_from_file_location("summarize_run", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for folder in (tmp_path / "absent", tmp_path):
+        monkeypatch.setattr(sys, "argv", ["summarize_run.py", str(folder)])
+        with pytest.raises(SystemExit) as exit_:
+            module.main()
+        assert exit_.value.code == 2
+        error = capsys.readouterr().err.strip()
+        assert "\n" not in error and "metrics.jsonl" in error

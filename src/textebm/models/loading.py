@@ -150,9 +150,15 @@ def load_causal_lm(
     """Any `AutoModelForCausalLM` (hub id or folder) and its tokenizer, in eval mode on `device`.
 
     The tokenizer must have an eos token: a causal LM's sentence ends with it (see
-    `textebm.energies.causal_lm`).
+    `textebm.energies.causal_lm`). A folder whose config says masked LM is refused: it would
+    load as one (BertLMHeadModel) and score or generate nonsense (see `language_model_kind`).
     """
     tokenizer = load_tokenizer(name)
+    if language_model_kind(name) == "masked":
+        raise UsageError(
+            f"model {name!r} is a masked language model, not a causal one (its energies: "
+            "--energy norm or raw)"
+        )
     model = _load_model(AutoModelForCausalLM, name, device, dtype)
     if tokenizer.eos_token_id is None:
         raise UsageError(

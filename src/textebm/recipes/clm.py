@@ -26,7 +26,7 @@ from textebm.energies.causal_lm import causal_specials, frame
 from textebm.errors import UsageError
 from textebm.objectives.causal_lm import causal_lm_loss
 from textebm.recipes.config import ClmConfig
-from textebm.recipes.init import load_init
+from textebm.recipes.init import check_causal_lm, load_init
 from textebm.recipes.loop import Batch, Models, train
 from textebm.recipes.objective import to_device
 
@@ -61,6 +61,7 @@ class CausalLM:
 
     def build_model(self, config: ClmConfig, tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
         if config.init_from is not None:
+            check_causal_lm(config.init_from)
             return load_init(config, tokenizer, AutoModelForCausalLM.from_pretrained)
         return GPT2LMHeadModel(
             GPT2Config(

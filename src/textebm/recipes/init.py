@@ -9,6 +9,7 @@ too small for either fails later with an index error deep inside an embedding.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from transformers import PretrainedConfig, PreTrainedModel
@@ -80,9 +81,37 @@ def load_init(
     folder = config.init_from
     if folder is None:
         raise ValueError("load_init needs config.init_from")
+    # A path (not a hub id) that is no folder: the hub's own error would complain of a repo id.
+    looks_like_path = folder.startswith((".", "/", "~")) or folder.count("/") > 1
+    if looks_like_path and not Path(folder).expanduser().is_dir():
+        raise UsageError(f"--init-from {folder}: no such folder")
     try:
         model = load(folder)
     except (OSError, ValueError, KeyError) as error:
         raise UsageError(f"cannot load --init-from {folder}: {_first_line(error)}") from None
     check_fits(model.config, len(tokenizer), config.context_length, f"--init-from {folder}")
     return model
+
+
+def check_causal_lm(folder: str) -> None:
+    """UsageError unless the folder's model has a causal-LM head (architectures it records).
+
+    Why: a BERT masked LM loads with `AutoModelForCausalLM` too (BertLMHeadModel, bidirectional),
+    and trained as a causal LM it would see the very tokens it predicts.
+    """
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    try:
+        settings = AutoConfig.from_pretrained(folder)
+    except (OSError, ValueError, KeyError):
+        return  # `load_init` reports a folder that does not load, in one line
+    heads = set()
+    for names in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values():
+        heads.update([names] if isinstance(names, str) else names)
+    found = settings.architectures or []
+    if found and not set(found) & heads:
+        raise UsageError(
+            f"--init-from {folder} holds a {found[0]}, not a causal LM with an LM head "
+            "(e.g. GPT2LMHeadModel); train one with `textebm train clm`"
+        )

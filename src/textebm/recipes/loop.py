@@ -200,9 +200,11 @@ def _train(
             f"the corpus gives {len(train_set)} training examples, fewer than "
             f"--batch-size {config.batch_size}"
         )
+    # Built before the folder is claimed: a model that fails to load (a wrong --init-from or
+    # --noise) must not leave a train_config.json that refuses the corrected command.
+    models = _build_models(objective, config, tokenizer, device)
     held.enter_context(prepare_everywhere(config, accelerator))
 
-    models = _build_models(objective, config, tokenizer, device)
     model, trained = models.main, models.trained()
     extra = {name: m for name, m in trained.items() if name != "main"}
     optimizer = _optimizer(trained, config)

@@ -59,7 +59,7 @@ from textebm.objectives.sequencematch import (
     sequencematch_chi2_loss,
     sequencematch_units,
 )
-from textebm.recipes.init import load_init, positions
+from textebm.recipes.init import check_causal_lm, load_init, positions
 from textebm.recipes.loop import Batch, Models, derive_seed, train
 from textebm.recipes.objective import StepContext
 from textebm.recipes.replay_buffer import ReplayBuffer, Sample
@@ -77,26 +77,6 @@ class Example:
 
     def __len__(self) -> int:
         return len(self.prompt) + len(self.continuation)
-
-
-def check_causal_lm(folder: str) -> None:
-    """UsageError unless the folder's model has a causal-LM head (architectures it records)."""
-    from transformers import AutoConfig
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
-
-    try:
-        settings = AutoConfig.from_pretrained(folder)
-    except (OSError, ValueError, KeyError):
-        return  # `load_init` reports a folder that does not load, in one line
-    heads = set()
-    for names in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values():
-        heads.update([names] if isinstance(names, str) else names)
-    found = settings.architectures or []
-    if found and not set(found) & heads:
-        raise UsageError(
-            f"--init-from {folder} holds a {found[0]}, not a causal LM with an LM head "
-            "(e.g. GPT2LMHeadModel); train one with `textebm train clm`"
-        )
 
 
 class SequenceMatch:
