@@ -494,8 +494,9 @@ def render(table: dict) -> str:
             c = cells[protocol]
 
             def fmt(metric: str, scale: float = 1.0, digits: int = 3, c: dict = c) -> str:
-                m = c[metric]
-                return f"{scale * m['mean']:.{digits}f} ({scale * m['sd']:.{digits}f})"
+                m = c[metric]  # a row only some seeds trained says so instead of an sd of 0
+                spread = f"{scale * m['sd']:.{digits}f}" if len(m["values"]) > 1 else "1 seed"
+                return f"{scale * m['mean']:.{digits}f} ({spread})"
 
             auroc = c.get("ood_auroc", {})
             ood = [
