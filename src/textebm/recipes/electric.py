@@ -162,7 +162,7 @@ class Electric(Lines):
             return models.main(input_ids=input_ids, attention_mask=attention_mask).energies
 
         totals = {"nce": 0.0, "right": 0.0, "counted": 0, "cloze": 0.0, "ordinary": 0}
-        totals |= {"shift": 0.0, "spread": 0.0, "shuffled": 0}
+        totals.update(shift=0.0, spread=0.0, shuffled=0)  # eval.context_shift's three sums
         for start in range(0, len(examples), config.batch_size):
             indices = list(range(start, min(start + config.batch_size, len(examples))))
             batch = self.batch(examples, indices, choices)
