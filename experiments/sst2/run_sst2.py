@@ -335,7 +335,14 @@ class Runner:
             "noise_ratio": int(self.nce[1]),
             "models": {},
         }
+        recorded = self.recorded_models(f"seed{seed}.json", record)
         for variant in self.variants:
+            if variant in recorded:
+                # runs/ (models) is not committed; results/ is: a model whose reports are
+                # recorded is not retrained just to be evaluated again
+                self.log(f"seed {seed} {variant}: reports already recorded, kept")
+                record["models"][variant] = recorded[variant]
+                continue
             folder = self.classifiers / f"seed{seed}" / variant
             entry: dict = {"folder": str(folder.relative_to(HERE))}
             if not (folder / "done").exists():
@@ -375,6 +382,25 @@ class Runner:
                 entry[protocol] = json.loads((out / "summary.json").read_text())
             record["models"][variant] = entry
             self.update(f"seed{seed}.json", record)
+
+    def recorded_models(self, name: str, record: dict) -> dict[str, dict]:
+        """The models of results/NAME trained with RECORD's settings whose two reports exist."""
+        path = self.results / name
+        if not path.exists():
+            return {}
+        previous = json.loads(path.read_text())
+        same = ("seed", "settings", "nce_weight", "noise_ratio")
+        if any(previous.get(key) != record[key] for key in same):
+            return {}
+        seed_reports = self.results / f"seed{record['seed']}"
+        return {
+            variant: entry
+            for variant, entry in previous.get("models", {}).items()
+            if all(
+                (seed_reports / variant / protocol / "summary.json").exists()
+                for protocol in ("test", "dev-half")
+            )
+        }
 
     def update(self, name: str, record: dict) -> None:
         record["machine"] = {
