@@ -114,6 +114,33 @@ def test_trained_model_writes_accepted_noise(rewrite_model, wordlevel_dir, tmp_p
     assert 0 <= header["noise_model"]["blank_rewrites_kept_original"] <= len(noise) * 2
 
 
+def test_rewrites_never_hold_special_tokens(rewrite_model):
+    """Even a model that puts nearly all its mass on [MASK], [CLS], [PAD] and [UNK] writes real
+    words (and may end): a drawn special token would decode to its literal text."""
+    from textebm.models.loading import load_causal_lm
+    from textebm.samplers.noise_config import NoiseConfig
+    from textebm.samplers.rewrite_noise import rewrite_noise
+
+    model, tokenizer = load_causal_lm(str(rewrite_model / "model"), device="cpu")
+    eos = tokenizer.eos_token_id
+    specials = [i for i in tokenizer.all_special_ids if i != eos]
+    assert {tokenizer.mask_token_id, tokenizer.pad_token_id} <= set(specials)
+
+    def favour_specials(module, inputs, logits):
+        logits = logits.clone()
+        logits[..., specials] += 50.0
+        return logits
+
+    model.get_output_embeddings().register_forward_hook(favour_specials)
+    examples = read_labelled(rewrite_model / "train.tsv")
+    config = NoiseConfig(
+        method="rewrite", model="m", train="t", seed=0, ratio=3, top_k=0, mask_fraction=0.4
+    )
+    noise, _ = rewrite_noise(model, tokenizer, examples, config)
+    words = {word for example in noise for word in example.text.split()}
+    assert words and not words & set(tokenizer.all_special_tokens)
+
+
 def test_bad_mask_probability():
     from textebm.errors import UsageError
 

@@ -5,8 +5,9 @@ probability `mask_fraction`, runs merged: `textebm.data.rewrite`) and the model 
 after the masked prompt, top-k sampled (the paper: k = 20) with `textebm.samplers.generate`. The
 sides of a pair are rewritten separately, each from its own prompt, and stay paired.
 
-A rewrite that ends at once (eos first, so a blank text, which the noise reader refuses) keeps the
-original side instead; how many did is returned, for the file's header.
+Special tokens other than eos are never drawn. A rewrite that ends at once (eos first, so a
+blank text, which the noise reader refuses) keeps the original side instead; how many did is
+returned, for the file's header.
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ def rewrite_noise(
         for _ in range(config.ratio)
         for text in ((example.text, example.text_pair) if pairs else (example.text,))
     ]
+    # A drawn [MASK], [PAD] or [CLS] would decode to its literal text ("[MASK]"), which the
+    # classifier re-reads as the special token: noise any energy could tell from data at once.
+    vocabulary = model.get_output_embeddings().out_features
+    banned = [i for i in tokenizer.all_special_ids if i != eos and i < vocabulary]
+    banned += range(len(tokenizer), vocabulary)  # rows the tokenizer has no token for
     generator = torch.Generator().manual_seed(config.seed)
     top_k = default_top_k(config)
     starts = range(0, len(sides), config.batch_size)
@@ -86,6 +92,7 @@ def rewrite_noise(
             max_new_tokens=max(1, min(room, 2 * max(len(row) for row in ids) + 2)),
             temperature=config.temperature,
             top_k=top_k or None,
+            banned_token_ids=banned,
         )
         for original, new in zip(batch, generation.token_lists(), strict=True):
             text = tokenizer.decode(new)
