@@ -22,6 +22,7 @@ from textebm.eval.exact import (
     detailed_balance_violation,
     empirical,
     restricted,
+    sampling_noise_tv,
     stationary,
     toy_masked_lm,
     transition_matrix,
@@ -95,6 +96,34 @@ def test_samplers_on_64_states():
     assert all(row.passed for row in rows)
     mh, block, gibbs = (row.tv for row in rows)
     assert mh <= 0.03 and block <= 0.03 and gibbs > 0.1
+    assert not any(row.widened for row in rows)  # enough samples: the bound stays 0.03
+
+
+def test_sampling_noise_tv_is_the_mean_tv_of_independent_draws():
+    """Against simulation: 2,000 empirical distributions of n draws from a 64-state law."""
+    law = torch.softmax(torch.randn(64, generator=torch.Generator().manual_seed(0)), 0).double()
+    generator = torch.Generator().manual_seed(1)
+    for n in (400, 5000):
+        draws = torch.multinomial(law.expand(2000, 64), n, replacement=True, generator=generator)
+        counts = torch.zeros(2000, 64, dtype=torch.float64).scatter_add_(
+            1, draws, torch.ones_like(draws, dtype=torch.float64)
+        )
+        simulated = 0.5 * (counts / n - law).abs().sum(dim=1).mean()
+        assert abs(sampling_noise_tv(law, n) / float(simulated) - 1) < 0.05
+    assert sampling_noise_tv(law, 4 * 400) == pytest.approx(sampling_noise_tv(law, 400) / 2)
+
+
+def test_few_samples_widen_the_sampled_bound():
+    """8 chains x 4 sweeps: chance alone shows far more than 0.03 of TV, so the bound widens
+    to 1.5 x the noise level of the rows' ESS (MH is not failed for it), and the table says so."""
+    config = VerifyConfig(sample_targets=(("norm", 1.0, 4),), chains=8)
+    with one_thread():
+        rows = sampled_rows(config)
+    table = format_table(rows)
+    assert all(row.widened and row.tolerance > 0.1 for row in rows)
+    assert [row.passed for row in rows][:2] == [True, True], table  # the two MH rows
+    assert "too few effective samples" in table
+    assert f"<= {rows[0].tolerance:.3g}" in table
 
 
 def test_empirical_counts_states(toy):

@@ -20,6 +20,7 @@ communicating classes (`closed_classes`), each with its own stationary distribut
 from __future__ import annotations
 
 import itertools
+import math
 
 import torch
 
@@ -69,6 +70,15 @@ def toy_cmlm(n_words: int = 4, seed: int = 0, init_scale: float = 10.0):
 def tv_distance(p: torch.Tensor, q: torch.Tensor) -> float:
     """Total variation: half the L1 distance between two distributions over the same states."""
     return 0.5 * float((p.double() - q.double()).abs().sum())
+
+
+def sampling_noise_tv(law: torch.Tensor, draws: float) -> float:
+    """The TV from `law` (N,) that the empirical distribution of `draws` independent samples
+    of it shows on average: sum_i sqrt(p_i (1 - p_i) / (2 pi n)), since a binomial share X / n
+    has E|X / n - p| ~ sqrt(2 p (1 - p) / (pi n)) (normal approximation) and TV is half the sum.
+    Correlated samples count as their effective number."""
+    p = law.double()
+    return float((p * (1 - p) / (2 * math.pi * draws)).sqrt().sum())
 
 
 def stationary(matrix: torch.Tensor) -> torch.Tensor:

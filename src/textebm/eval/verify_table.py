@@ -49,6 +49,11 @@ def format_table(rows: list[Row]) -> str:
         for line in lines
     ]
     text.insert(1, "-" * len(text[0]))
+    if any(row.widened for row in rows):
+        text.append(
+            "\nsome sampled rows had too few effective samples for a 0.03 bound: it was widened "
+            "to what chance alone allows (more --chains or --sweeps tighten it)"
+        )
     balances = [row.balance for row in rows if row.balance is not None]
     if balances:
         text.append(f"\nlargest detailed-balance violation: {max(balances):.2e}")
