@@ -335,13 +335,12 @@ class Runner:
             "noise_ratio": int(self.nce[1]),
             "models": {},
         }
-        recorded = self.recorded_models(f"seed{seed}.json", record)
+        # runs/ (models) is not committed; results/ is: a model whose reports are recorded is
+        # not retrained just to be evaluated again, and a run of other variants keeps them
+        record["models"] = self.recorded_models(f"seed{seed}.json", record)
         for variant in self.variants:
-            if variant in recorded:
-                # runs/ (models) is not committed; results/ is: a model whose reports are
-                # recorded is not retrained just to be evaluated again
+            if variant in record["models"]:
                 self.log(f"seed {seed} {variant}: reports already recorded, kept")
-                record["models"][variant] = recorded[variant]
                 continue
             folder = self.classifiers / f"seed{seed}" / variant
             entry: dict = {"folder": str(folder.relative_to(HERE))}

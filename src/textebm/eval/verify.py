@@ -76,6 +76,7 @@ from textebm.samplers.state import steps_per_sweep
 EXACT_TOLERANCE = 1e-6
 SAMPLED_TOLERANCE = 0.03
 NOISE_MARGIN = 1.5  # an exact sampler's TV concentrates near its noise level (sd ~ 0.1 of it)
+ESS_MIN_SWEEPS = 20  # below this, Geyer's ESS of the split chains reads any chain as independent
 BURN_IN_BIAS = 0.005  # with proposal options: burn in until the chains' exact law is this close
 
 
@@ -183,10 +184,15 @@ def _verdict(
     return tv > (biased or SAMPLED_TOLERANCE) if "Gibbs" in sampler else tv <= tolerance
 
 
-def sampled_tolerance(law: torch.Tensor, ess: float | None, samples: int) -> float:
-    """max(0.03, NOISE_MARGIN x the TV of `ess` independent draws from `law`), the sampled
-    rows' bound; ESS unknown (None or NaN) or above the sample count counts as the samples."""
-    draws = samples if ess is None or math.isnan(ess) else min(ess, samples)
+def sampled_tolerance(law: torch.Tensor, ess: float | None, chains: int, kept: int) -> float:
+    """max(0.03, NOISE_MARGIN x the TV of n independent draws from `law`), the sampled rows'
+    bound. n: the energy's ESS, at most the chains x kept sweeps drawn; with fewer than
+    `ESS_MIN_SWEEPS` kept sweeps (or no ESS) a chain's autocorrelation cannot be estimated, so
+    only the chains, which are independent, count as independent draws."""
+    if kept < ESS_MIN_SWEEPS or ess is None or math.isnan(ess):
+        draws = float(chains)
+    else:
+        draws = min(ess, chains * kept)
     return max(SAMPLED_TOLERANCE, NOISE_MARGIN * sampling_noise_tv(law, draws))
 
 
@@ -338,9 +344,9 @@ def sampled_rows(config: VerifyConfig, progress: bool = False) -> list[Row]:
                 burn_in = burn_in_to_mix(law, target, sweep, classes, burn_in)
             samples = run_chains(kernel, state, generator, sweeps, burn_in, progress=progress)
             tv, limit = sampled_tv(space, target, classes, samples.tokens)
-            count = samples.tokens.shape[0] * config.chains
-            ess = samples.diagnostics["energy_ess_bulk"]
-            tolerance = sampled_tolerance(limit, ess, count)
+            kept, ess = samples.tokens.shape[0], samples.diagnostics["energy_ess_bulk"]
+            count = kept * config.chains
+            tolerance = sampled_tolerance(limit, ess, config.chains, kept)
             row_judged = judged or "Gibbs" not in name
             rows.append(
                 Row(

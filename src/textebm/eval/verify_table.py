@@ -52,7 +52,8 @@ def format_table(rows: list[Row]) -> str:
     if any(row.widened for row in rows):
         text.append(
             "\nsome sampled rows had too few effective samples for a 0.03 bound: it was widened "
-            "to what chance alone allows (more --chains or --sweeps tighten it)"
+            "to what chance alone allows, so an exact MH is not failed and a biased Gibbs may "
+            "not be told apart (more --chains or --sweeps tighten it)"
         )
     balances = [row.balance for row in rows if row.balance is not None]
     if balances:

@@ -5,7 +5,7 @@ probability `mask_fraction`, runs merged: `textebm.data.rewrite`) and the model 
 after the masked prompt, top-k sampled (the paper: k = 20) with `textebm.samplers.generate`. The
 sides of a pair are rewritten separately, each from its own prompt, and stay paired.
 
-Special tokens other than eos are never drawn. A rewrite that ends at once (eos first, so a
+Special tokens other than eos and unk are never drawn. A rewrite that ends at once (eos first, so a
 blank text, which the noise reader refuses) keeps the original side instead; how many did is
 returned, for the file's header.
 """
@@ -63,8 +63,10 @@ def rewrite_noise(
     ]
     # A drawn [MASK], [PAD] or [CLS] would decode to its literal text ("[MASK]"), which the
     # classifier re-reads as the special token: noise any energy could tell from data at once.
+    # eos ends a rewrite; [UNK] stands for what the vocabulary lacks in data too, so it stays.
     vocabulary = model.get_output_embeddings().out_features
-    banned = [i for i in tokenizer.all_special_ids if i != eos and i < vocabulary]
+    kept = {eos, tokenizer.unk_token_id}
+    banned = [i for i in tokenizer.all_special_ids if i not in kept and i < vocabulary]
     banned += range(len(tokenizer), vocabulary)  # rows the tokenizer has no token for
     generator = torch.Generator().manual_seed(config.seed)
     top_k = default_top_k(config)
