@@ -16,7 +16,7 @@ from textebm.eval.exact import (
     restricted,
     strongly_connected,
 )
-from textebm.eval.verify import burn_in_to_mix
+from textebm.eval.sampled_check import burn_in_to_mix
 
 # Two closed classes {0, 1} and {2, 3}, and a transient state 4 that can fall into either.
 #   class {0, 1}: P = [[1 - a, a], [b, 1 - b]] with a = 0.2, b = 0.6: pi = (b, a) / (a + b)

@@ -39,7 +39,6 @@ conditionals are far from consistent: at the default scale Gibbs would be off by
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -49,20 +48,24 @@ from textebm.energies import ElectricEnergy, MaskedLMEnergy
 from textebm.eval.exact import (
     ExactSpace,
     block_matrices,
-    class_mixture,
     class_stationaries,
     closed_classes,
     combine,
     detailed_balance_violation,
     empirical,
     restricted,
-    sampling_noise_tv,
     toy_masked_lm,
     transition_matrix,
     tv_distance,
 )
 
 # The table's formatting lives beside the checks; imported from here by earlier callers.
+from textebm.eval.sampled_check import (
+    SAMPLED_TOLERANCE,
+    burn_in_to_mix,
+    sampled_tolerance,
+    sampled_tv,
+)
 from textebm.eval.verify_table import format_table as format_table
 from textebm.samplers import (
     DegenerateGibbs,
@@ -74,10 +77,6 @@ from textebm.samplers import (
 from textebm.samplers.state import steps_per_sweep
 
 EXACT_TOLERANCE = 1e-6
-SAMPLED_TOLERANCE = 0.03
-NOISE_MARGIN = 1.5  # an exact sampler's TV concentrates near its noise level (sd ~ 0.1 of it)
-ESS_MIN_SWEEPS = 20  # below this, Geyer's ESS of the split chains reads any chain as independent
-BURN_IN_BIAS = 0.005  # with proposal options: burn in until the chains' exact law is this close
 
 
 @dataclass(frozen=True)
@@ -184,18 +183,6 @@ def _verdict(
     return tv > (biased or SAMPLED_TOLERANCE) if "Gibbs" in sampler else tv <= tolerance
 
 
-def sampled_tolerance(law: torch.Tensor, ess: float | None, chains: int, kept: int) -> float:
-    """max(0.03, NOISE_MARGIN x the TV of n independent draws from `law`), the sampled rows'
-    bound. n: the energy's ESS, at most the chains x kept sweeps drawn; with fewer than
-    `ESS_MIN_SWEEPS` kept sweeps (or no ESS) a chain's autocorrelation cannot be estimated, so
-    only the chains, which are independent, count as independent draws."""
-    if kept < ESS_MIN_SWEEPS or ess is None or math.isnan(ess):
-        draws = float(chains)
-    else:
-        draws = min(ess, chains * kept)
-    return max(SAMPLED_TOLERANCE, NOISE_MARGIN * sampling_noise_tv(law, draws))
-
-
 def exact_check(
     space: ExactSpace, target: torch.Tensor, kernel, systematic: bool
 ) -> tuple[float, int, float | None]:
@@ -272,48 +259,6 @@ def electric_rows(config: VerifyConfig) -> list[Row]:
             check = exact_check(space, target, kernel, False)
             rows.append(_exact_row("electric", tau, name, space.n, check))
     return rows
-
-
-def sampled_tv(
-    space: ExactSpace,
-    target: torch.Tensor,
-    classes: list[torch.Tensor],
-    tokens: torch.Tensor,
-) -> tuple[float, torch.Tensor]:
-    """TV of the sampled states (..., length + 2) from the target restricted to each closed class,
-    weighted by the share of samples in the class (chains never leave a closed class), and that
-    weighted target (N,). With one class, the TV from the target itself."""
-    drawn = empirical(space, tokens)
-    weights = torch.stack([drawn[states].sum() for states in classes])
-    if not weights.sum() > 0:
-        return 1.0, target  # every sample in a transient state: as far off as it gets
-    limit = class_mixture(target, classes, weights / weights.sum())
-    return tv_distance(drawn, limit), limit
-
-
-def burn_in_to_mix(
-    law: torch.Tensor,
-    target: torch.Tensor,
-    sweep: torch.Tensor,
-    classes: list[torch.Tensor],
-    least: int,
-    bias: float = BURN_IN_BIAS,
-    most: int = 10_000,
-) -> int:
-    """Sweeps (at least `least`, at most `most`) after which a chain started from `law` (N,) and
-    moved by the one-sweep matrix `sweep` (N, N) is within `bias` in TV of where it goes: the
-    target restricted to each closed class, weighted by the start's mass in it. A truncated
-    single-site MH chain can hold a metastable set of states for hundreds of sweeps, so a fixed
-    burn-in would leave a bias the size of the sampled tolerance.
-
-    Only for a chain whose every state is in a closed class (MH: its moves go both ways)."""
-    weights = torch.stack([law[states].sum() for states in classes])
-    limit = class_mixture(target, classes, weights / weights.sum())
-    for sweeps in range(most + 1):
-        if sweeps >= least and tv_distance(law, limit) <= bias:
-            return sweeps
-        law = law @ sweep
-    return most
 
 
 def sampled_rows(config: VerifyConfig, progress: bool = False) -> list[Row]:

@@ -25,6 +25,7 @@ from textebm.data.rewrite import longest_text, rewrite_prompt
 from textebm.energies.causal_lm import causal_specials
 from textebm.errors import UsageError
 from textebm.samplers.generate import generate
+from textebm.samplers.proposals import banned_tokens
 
 if TYPE_CHECKING:
     from textebm.samplers.noise_config import NoiseConfig
@@ -64,10 +65,9 @@ def rewrite_noise(
     # A drawn [MASK], [PAD] or [CLS] would decode to its literal text ("[MASK]"), which the
     # classifier re-reads as the special token: noise any energy could tell from data at once.
     # eos ends a rewrite; [UNK] stands for what the vocabulary lacks in data too, so it stays.
-    vocabulary = model.get_output_embeddings().out_features
-    kept = {eos, tokenizer.unk_token_id}
-    banned = [i for i in tokenizer.all_special_ids if i not in kept and i < vocabulary]
-    banned += range(len(tokenizer), vocabulary)  # rows the tokenizer has no token for
+    banned = banned_tokens(tokenizer, model.get_output_embeddings().out_features, "cpu")
+    banned[[i for i in (eos, tokenizer.unk_token_id) if i is not None]] = False
+    banned_ids = banned.nonzero().flatten().tolist()
     generator = torch.Generator().manual_seed(config.seed)
     top_k = default_top_k(config)
     starts = range(0, len(sides), config.batch_size)
@@ -94,7 +94,7 @@ def rewrite_noise(
             max_new_tokens=max(1, min(room, 2 * max(len(row) for row in ids) + 2)),
             temperature=config.temperature,
             top_k=top_k or None,
-            banned_token_ids=banned,
+            banned_token_ids=banned_ids,
         )
         for original, new in zip(batch, generation.token_lists(), strict=True):
             text = tokenizer.decode(new)
