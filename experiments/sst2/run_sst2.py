@@ -29,6 +29,7 @@ import json
 import os
 import random
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -51,6 +52,7 @@ def shared_data() -> Path:
 
 DATA = shared_data()
 VARIANTS = ("plain", "label-smoothing", "scalar", "hidden", "sharp-hidden")
+WITHOUT_NCE = ("plain", "label-smoothing")  # trained alike whatever --nce-weight/--noise-ratio
 METRICS = ("accuracy", "ece", "mce", "brier", "nll")
 
 
@@ -342,6 +344,11 @@ class Runner:
             if variant in record["models"]:
                 self.log(f"seed {seed} {variant}: reports already recorded, kept")
                 continue
+            if entry := self.recorded_elsewhere(variant, record):
+                record["models"][variant] = entry
+                self.update(f"seed{seed}.json", record)
+                self.log(f"seed {seed} {variant}: reports reused from {entry['reused_from']}")
+                continue
             folder = self.classifiers / f"seed{seed}" / variant
             entry: dict = {"folder": str(folder.relative_to(HERE))}
             if not (folder / "done").exists():
@@ -400,6 +407,30 @@ class Runner:
                 for protocol in ("test", "dev-half")
             )
         }
+
+    def recorded_elsewhere(self, variant: str, record: dict) -> dict | None:
+        """VARIANT's entry, its reports copied here, from another table's record of the same seed
+        and settings. Only for variants without NCE: lambda and K do not change their training,
+        which is seeded, so retraining would give the same model."""
+        if variant not in WITHOUT_NCE:
+            return None
+        top = HERE / ("results-tiny" if self.tiny else "results")
+        name = f"seed{record['seed']}.json"
+        for path in sorted([top / name, *top.glob(f"*/{name}")]):
+            if path.parent == self.results or not path.exists():
+                continue
+            previous = json.loads(path.read_text())
+            entry = previous.get("models", {}).get(variant)
+            if entry is None or previous.get("settings") != record["settings"]:
+                continue
+            source = path.parent / f"seed{record['seed']}" / variant
+            if not all((source / p / "summary.json").exists() for p in ("test", "dev-half")):
+                continue
+            shutil.copytree(
+                source, self.results / f"seed{record['seed']}" / variant, dirs_exist_ok=True
+            )
+            return {**entry, "reused_from": str(path.relative_to(HERE))}
+        return None
 
     def update(self, name: str, record: dict) -> None:
         record["machine"] = {
