@@ -334,6 +334,7 @@ class Runner:
             "settings": {**s, "steps": self.steps},
             "nce_weight": float(self.nce[0]),
             "noise_ratio": int(self.nce[1]),
+            "noise": self.noise_method,
             "models": {},
         }
         # runs/ (models) is not committed; results/ is: a model whose reports are recorded is
@@ -396,6 +397,8 @@ class Runner:
         previous = json.loads(path.read_text())
         same = ("seed", "settings", "nce_weight", "noise_ratio")
         if any(previous.get(key) != record[key] for key in same):
+            return {}
+        if previous.get("noise", "mlm-fill") != record["noise"]:  # records before it: mlm-fill
             return {}
         seed_reports = self.results / f"seed{record['seed']}"
         return {
