@@ -133,7 +133,7 @@ def finished(folder: Path) -> bool:
 
 
 def training_summary(folder: Path) -> dict:
-    """Steps, tokens trained, minutes and the last training and validation records of a run."""
+    """Steps, tokens trained, minutes, the last training record and every validation of a run."""
     records = []
     for line in (folder / "metrics.jsonl").read_text().splitlines():
         if line.strip():
@@ -151,6 +151,8 @@ def training_summary(folder: Path) -> dict:
         "minutes": last.get("minutes"),
         "last_train": numbers(last),
         "last_validation": numbers(validation[-1]) if validation else {},
+        # every validation, so figures quoted along the run stay in git with the results
+        "validations": [numbers(record) for record in validation],
     }
 
 
