@@ -38,6 +38,9 @@ def files(tmp_path_factory, wordlevel_dir):
     noise = [NoiseExample(" ".join(reversed(r.split()))) for r in rows]
     write_noise(folder / "noise.jsonl", noise, task_fingerprint(examples), fingerprint)
     write_noise(folder / "stale.jsonl", noise, "0" * 16, fingerprint)
+    write_noise(folder / "other-tokenizer.jsonl", noise, task_fingerprint(examples), "0" * 16)
+    (folder / "dev-unknown.tsv").write_text("sentence\tlabel\nthe cat\tpos\na dog\tmaybe\n")
+    (folder / "train-empty.tsv").write_text("sentence\tlabel\nthe cat\tpos\n\tneg\n")
     (folder / "sentences.txt").write_text("\n".join(SENTENCES) + "\n")
     return folder
 
@@ -96,14 +99,21 @@ def test_train_then_score_every_energy(files, wordlevel_dir, tmp_path, capsys):
         (["--text-pair-column", "sentence2"], "has no column 'sentence2'"),
         (["--energy", "hidden", "--noise-file", "{stale}"], "noise made for another task"),
         (["--energy", "hidden"], "pass --noise-file FILE"),
+        (
+            ["--energy", "hidden", "--noise-file", "{files}/other-tokenizer.jsonl"],
+            "another tokenizer",
+        ),
+        (["--dev", "{files}/dev-unknown.tsv"], "unknown label 'maybe'"),
+        (["--train", "{files}/train-empty.tsv"], "line 3 has an empty text"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(files, wordlevel_dir, tmp_path, capsys, extra, message):
-    extra = [a.format(stale=files / "stale.jsonl") for a in extra]
+    extra = [a.format(stale=files / "stale.jsonl", files=files) for a in extra]
     code = main(train_args(files, wordlevel_dir, tmp_path / "run", *extra))
     err = capsys.readouterr().err
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "run").exists()  # refused before anything is written
 
 
 def test_score_scalar_without_a_head(files, wordlevel_dir, tmp_path, capsys):

@@ -11,6 +11,7 @@ import pytest
 from tests.cli.faults import assert_one_line_error, run_main, scratch_files
 from textebm.data.grammar import default_grammar
 from textebm.energies import CausalLMEnergy, MaskedLMEnergy
+from textebm.energies.electric import ElectricEnergy
 from textebm.energies.registry import ENERGIES, EnergyKind
 
 GOOD = ["the cat sat on the mat .", "she reads a book", "we saw them", "dogs"]
@@ -30,15 +31,20 @@ def _pairs_file(tmp_path) -> str:
     return _write(tmp_path / "pairs.jsonl", rows)
 
 
-@pytest.mark.parametrize("energy", ["norm", "clm"])
-def test_report_matches_the_energy_class(
-    wordlevel_dir, wordlevel, clm_dir, clm, tmp_path, capsys, energy
-):
-    model_dir, expected = (
-        (wordlevel_dir, MaskedLMEnergy(*wordlevel))
-        if energy == "norm"
-        else (clm_dir, CausalLMEnergy(*clm))
-    )
+# energy -> (the fixture of its model folder, of the loaded model, the energy class on it)
+FAMILIES = {
+    "norm": ("wordlevel_dir", "wordlevel", MaskedLMEnergy),
+    "raw": ("wordlevel_dir", "wordlevel", lambda *m: MaskedLMEnergy(*m, kind="raw")),
+    "clm": ("clm_dir", "clm", CausalLMEnergy),
+    "electric": ("electric_dir", "electric", ElectricEnergy),
+}
+
+
+@pytest.mark.parametrize("energy", sorted(FAMILIES))
+def test_report_matches_the_energy_class(request, tmp_path, capsys, energy):
+    folder_fixture, model_fixture, energy_class = FAMILIES[energy]
+    model_dir = request.getfixturevalue(folder_fixture)
+    expected = energy_class(*request.getfixturevalue(model_fixture))
     report = tmp_path / "report"
     args = ["eval", "pairs", "--model", str(model_dir), "--energy", energy]
     code, out, err = run_main([*args, _pairs_file(tmp_path), "-o", str(report)], capsys)
@@ -146,6 +152,16 @@ def test_rerun_replaces_the_report_and_notes_unknown_words(wordlevel_dir, tmp_pa
             [{"sentence_good": "cat", "sentence_bad": "dog"}],
             ["--energy", "clm", "--whole-word"],
             "--whole-word is for masked LMs",
+        ),
+        (
+            [{"sentence_good": "cat", "sentence_bad": "dog"}],
+            ["--energy", "electric"],
+            "not an Electric one",
+        ),
+        (
+            [{"sentence_good": "cat", "sentence_bad": "dog"}],
+            ["--energy", "clm"],
+            "is a masked language model, not a causal one",
         ),
         (
             [{"sentence_good": "cat", "sentence_bad": "dog"}],
