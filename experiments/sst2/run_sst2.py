@@ -413,7 +413,8 @@ class Runner:
     def recorded_elsewhere(self, variant: str, record: dict) -> dict | None:
         """VARIANT's entry, its reports copied here, from another table's record of the same seed
         and settings. Only for variants without NCE: lambda and K do not change their training,
-        which is seeded, so retraining would give the same model."""
+        which is seeded, so retraining would repeat the same recipe (on another CPU, floating-point
+        differences may still move it slightly: the entry says where it came from)."""
         if variant not in WITHOUT_NCE:
             return None
         top = HERE / ("results-tiny" if self.tiny else "results")
