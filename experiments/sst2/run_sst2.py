@@ -95,6 +95,7 @@ class Runner:
         # A named variant trains its classifiers into runs/NAME and reports into results/NAME;
         # the data and the noise stay shared with the main table.
         self.steps = options.steps or self.s["steps"]
+        self.precision = resolved_precision()
         self.nce = (str(options.nce_weight), str(options.noise_ratio))
         self.variants = options.variants
         self.classifiers = self.runs / options.name if options.name else self.runs
@@ -331,7 +332,7 @@ class Runner:
         }
         record = {
             "seed": seed,
-            "settings": {**s, "steps": self.steps},
+            "settings": {**s, "steps": self.steps, "mixed_precision": self.precision},
             "nce_weight": float(self.nce[0]),
             "noise_ratio": int(self.nce[1]),
             "noise": self.noise_method,
@@ -395,8 +396,10 @@ class Runner:
         if not path.exists():
             return {}
         previous = json.loads(path.read_text())
-        same = ("seed", "settings", "nce_weight", "noise_ratio")
+        same = ("seed", "nce_weight", "noise_ratio")
         if any(previous.get(key) != record[key] for key in same):
+            return {}
+        if settings_of(previous) != record["settings"]:
             return {}
         if previous.get("noise", "mlm-fill") != record["noise"]:  # records before it: mlm-fill
             return {}
@@ -424,7 +427,7 @@ class Runner:
                 continue
             previous = json.loads(path.read_text())
             entry = previous.get("models", {}).get(variant)
-            if entry is None or previous.get("settings") != record["settings"]:
+            if entry is None or settings_of(previous) != record["settings"]:
                 continue
             source = path.parent / f"seed{record['seed']}" / variant
             if not all((source / p / "summary.json").exists() for p in ("test", "dev-half")):
@@ -451,6 +454,20 @@ class Runner:
         self.write_json("table.json", table)
         (self.results / "table.md").write_text(render(table), encoding="utf-8")
         print(render(table))
+
+
+def resolved_precision() -> str:
+    """What `--mixed-precision auto` (the classifier's default) trains in on this machine."""
+    sys.path.insert(0, str(HERE.parents[1] / "src"))
+    from textebm.hardware import bf16_is_fast
+
+    return "bf16" if bf16_is_fast() else "no"
+
+
+def settings_of(record: dict) -> dict:
+    """A seed record's settings; records from before the precision was recorded trained in fp32
+    (the machines of sessions 1-8 had no AMX, so `auto` meant fp32 there)."""
+    return {"mixed_precision": "no", **record.get("settings", {})}
 
 
 def last_line(path: Path) -> dict:
