@@ -11,3 +11,7 @@ for step in "--part noise" "--part seed0 $W" "--part seed1 $W" "--part seed2 $W"
   echo "== $step, $(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg)"
   python experiments/sst2/run_sst2.py $step || exit 1
 done
+
+# Then (same session): plain was retrained in bf16 under epochs3-w075 (see its command.sh), its
+# fp32 reports removed here, and the seed parts rerun: plain's bf16 reports were copied from
+# epochs3-w075 (same seed, settings and precision); scalar's models and reports were kept.
