@@ -397,11 +397,11 @@ class Runner:
             return {}
         previous = json.loads(path.read_text())
         same = ("seed", "nce_weight", "noise_ratio")
-        if any(previous.get(key) != record[key] for key in same):
-            return {}
-        if settings_of(previous) != record["settings"]:
-            return {}
-        if previous.get("noise", "mlm-fill") != record["noise"]:  # records before it: mlm-fill
+        if (
+            any(previous.get(key) != record[key] for key in same)
+            or settings_of(previous) != record["settings"]
+            or previous.get("noise", "mlm-fill") != record["noise"]  # records before it: mlm-fill
+        ):
             return {}
         seed_reports = self.results / f"seed{record['seed']}"
         return {
@@ -459,9 +459,9 @@ class Runner:
 def resolved_precision() -> str:
     """What `--mixed-precision auto` (the classifier's default) trains in on this machine."""
     sys.path.insert(0, str(HERE.parents[1] / "src"))
-    from textebm.hardware import bf16_is_fast
+    from textebm.hardware import auto_mixed_precision
 
-    return "bf16" if bf16_is_fast() else "no"
+    return auto_mixed_precision()
 
 
 def settings_of(record: dict) -> dict:

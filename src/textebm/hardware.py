@@ -87,6 +87,11 @@ def bf16_is_fast(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
     return {"amx_bf16", "amx_tile"} <= cpu_flags(cpuinfo)
 
 
+def auto_mixed_precision() -> str:
+    """What `--mixed-precision auto` resolves to here: "bf16" where it is fast, else "no"."""
+    return "bf16" if bf16_is_fast() else "no"
+
+
 def machine_record(
     device: str | torch.device, mixed_precision: str, cpuinfo: str | Path = "/proc/cpuinfo"
 ) -> dict[str, Any]:

@@ -311,9 +311,9 @@ def resolve_mixed_precision(config: TrainConfig) -> TrainConfig:
     """
     if config.mixed_precision != "auto":
         return config
-    from textebm.hardware import bf16_is_fast
+    from textebm.hardware import auto_mixed_precision
 
-    return dataclasses.replace(config, mixed_precision="bf16" if bf16_is_fast() else "no")
+    return dataclasses.replace(config, mixed_precision=auto_mixed_precision())
 
 
 def _check_types(config: Any) -> None:
