@@ -2,7 +2,8 @@
 # Issue 14's "PTB unconditional generation, converged": the main rows of generate.sh (degenerate
 # Gibbs, MH raw, MH norm, T = 1.0, 32 chains, lengths 10-15, the same seed and length draws) run
 # until the energy's split R-hat is <= 1.05 in every length group (checked every 10 sweeps past the
-# 100-sweep minimum, drawing no random numbers), capped at 3,000 sweeps and 90 minutes a sampler;
+# 100-sweep minimum, drawing no random numbers), capped at 3,000 sweeps and 90 minutes a sampler
+# (MINUTES_PER_SAMPLER=N sets another time cap);
 # each NAME.diagnostics.json says whether R-hat or a cap stopped it, and after how many sweeps.
 # Then eval_samples.py scores them (the samples of the second half of the sweeps past the burn-in)
 # into one table beside generate.sh's recorded 100-sweep rows: sweeps run, what stopped them, and
@@ -22,7 +23,7 @@ mkdir -p "$OUT"
 export CI=1
 COMMON=(--model "$MLM" --length 10-15 --chains 32 --seed 0 --device cpu --temperature 1.0)
 UNTIL=(--burn-in 20 --sweeps 100 --thin 10 --until-rhat 1.05 --check-every 10
-       --max-sweeps 3000 --time-budget 90)
+       --max-sweeps 3000 --time-budget "${MINUTES_PER_SAMPLER:-90}")
 run() {  # NAME, then the sample arguments; skips a sampler already done
   local name=$1; shift
   [ -f "$OUT/$name.jsonl" ] && return

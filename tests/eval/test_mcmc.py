@@ -48,6 +48,14 @@ def test_ess_matches_theory_for_ar1():
     assert rank_rhat(shifted) > 1.1  # one chain elsewhere: not mixed
 
 
+def test_constant_chains():
+    """Within-chain variance 0: one shared value is converged, different values are stuck."""
+    assert split_rhat(torch.full((3, 8), 2.5)) == 1.0
+    assert rank_rhat(torch.full((3, 8), 2.5)) == 1.0
+    assert split_rhat(torch.tensor([[1.0] * 8, [2.0] * 8])) == math.inf
+    assert split_rhat(torch.tensor([[1.0] * 4 + [2.0] * 4] * 2)) == math.inf  # moved once
+
+
 def test_too_few_draws_give_nan():
     assert math.isnan(ess_bulk(torch.ones(2, 3)))
     assert math.isnan(split_rhat(torch.randn(1, 100)))

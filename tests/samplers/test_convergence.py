@@ -112,6 +112,18 @@ def test_the_check_draws_no_random_numbers():
     assert torch.equal(after_stopped.get_state(), after_plain.get_state())
 
 
+def test_chains_collapsed_onto_one_energy_have_converged():
+    """Chains of a length that all sit on one energy (a cold chain's mode) stop the rule; chains
+    stuck on different energies do not (R-hat inf, not NaN: the check says which group)."""
+    table = _mixing(400)
+    table[:, 2:] = 30.0  # length 5: both chains constant and equal
+    samples, _ = _run(table, [3, 3, 5, 5], 20, 5, StopRule(1.05, 10, max_sweeps=300))
+    assert samples.diagnostics["stopping"]["stopped_by"] == "converged"
+    table[:, 3] = 31.0  # now stuck apart
+    samples, _ = _run(table, [3, 3, 5, 5], 20, 5, StopRule(1.05, 10, max_sweeps=60))
+    assert samples.diagnostics["stopping"]["stopped_by"] == "max_sweeps"
+
+
 def test_the_sweep_cap_comes_first():
     table = _mixing(400) + torch.tensor([0.0, 5.0, 0.0, 0.0])  # chain 1 stays apart
     samples, _ = _run(table, [3, 3, 5, 5], 20, 5, StopRule(1.05, 10, max_sweeps=55), thin=10)

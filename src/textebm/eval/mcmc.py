@@ -50,9 +50,13 @@ def _z_scale(draws: torch.Tensor) -> torch.Tensor:
 
 def _rhat(draws: torch.Tensor) -> float:
     n = draws.shape[1]
-    between = n * torch.var(draws.mean(dim=1), correction=1)
-    within = torch.var(draws, dim=1, correction=1).mean()
-    return float(torch.sqrt((between / within + n - 1) / n))
+    between = float(n * torch.var(draws.mean(dim=1), correction=1))
+    within = float(torch.var(draws, dim=1, correction=1).mean())
+    if within == 0:
+        # Every (half-)chain constant: all at one value is as mixed as chains get (B/W = 0/0
+        # would be NaN and a stopping rule would never stop); stuck at different values is not.
+        return 1.0 if between == 0 else math.inf
+    return math.sqrt((between / within + n - 1) / n)
 
 
 def _autocov(draws: torch.Tensor) -> torch.Tensor:
@@ -106,7 +110,8 @@ def _valid(draws: torch.Tensor, min_chains: int) -> torch.Tensor | None:
 
 
 def split_rhat(draws: torch.Tensor) -> float:
-    """Split R-hat; NaN with fewer than 2 chains or 4 draws."""
+    """Split R-hat; NaN with fewer than 2 chains or 4 draws; 1 when every draw is the same,
+    inf when each half-chain is constant but they differ."""
     draws = _valid(draws, 2)
     return math.nan if draws is None else _rhat(_split(draws))
 
