@@ -23,7 +23,7 @@ from textebm.objectives.sequencematch import (
 )
 from textebm.recipes.loop import train
 from textebm.recipes.objective import Models, StepContext
-from textebm.recipes.replay_buffer import ReplayBuffer, Sample
+from textebm.recipes.replay_buffer import Sample
 from textebm.recipes.sequencematch import Example, SequenceMatch, train_sequencematch
 from textebm.recipes.sequencematch_config import SequenceMatchConfig
 
@@ -197,22 +197,6 @@ def test_one_pass_batch_matches_state_by_state_terms(make_config):
     assert prepared.counts["bc"] == imitated
     assert prepared.counts["model_square"] == 4 and prepared.counts["data_reward"] == 4
     assert prepared.tokens == sum(len(e) for e in data)  # data tokens only
-
-
-def test_buffer_state_round_trips_and_draws():
-    buffer = ReplayBuffer(3)
-    empty = ReplayBuffer(3)
-    empty.load_state_dict(buffer.state_dict())
-    assert len(empty) == 0 and empty.refreshes == 0
-    buffer.add([Sample([1], [5, 6], True), Sample([1, 4], [], False)])
-    buffer.add([Sample([1], [7], False), Sample([2], [8, 9, 3], True)])
-    assert [s.actions for s in buffer.samples] == [[], [7], [8, 9, 3]]  # oldest dropped
-    copy = ReplayBuffer(3)
-    copy.load_state_dict(buffer.state_dict())
-    assert copy.samples == buffer.samples and copy.refreshes == 2
-    picks = buffer.draw(3, torch.Generator().manual_seed(0))
-    assert sorted(map(str, picks)) == sorted(map(str, buffer.samples))  # distinct
-    assert len(buffer.draw(5, torch.Generator())) == 5
 
 
 def records(output) -> list[dict]:
