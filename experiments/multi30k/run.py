@@ -238,35 +238,68 @@ def decode(exp: Experiment, method: str, first: int, last: int, model: Path, tes
 
 
 def table(exp: Experiment, reference: Path, total: int, tiny: bool) -> None:
-    """BLEU, seconds and passes per sentence for every method whose parts cover all lines."""
+    """BLEU, seconds and passes per sentence for every method whose parts cover all lines; when
+    some method covers only part of them, a second table compares every decoded method on the
+    lines they all decoded (BLEU on a subset is not comparable with BLEU on the whole set)."""
     from textebm.data.files import atomic_write, read_lines
-    from textebm.eval.bleu import corpus_bleu
 
     references = read_lines(reference)[:total]
-    rows, figures, signature = [], {}, None
+    decoded: dict[str, dict[int, dict]] = {}
     for method in METHODS:
         folder = exp.out / "decode" / method
         parts = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
-        records = sorted((r for p in parts for r in read_records(p)), key=lambda r: r["line"])
-        if [r["line"] for r in records] != list(range(total)):
-            exp.say(f"[table] {method}: {len(records)} of {total} lines decoded: left out")
-            continue
-        texts = [r["text"] for r in records]
-        with atomic_write(folder / "all.txt") as handle:  # the whole test set, one file
-            handle.writelines(t + "\n" for t in texts)
-        bleu = corpus_bleu(texts, [references])
+        decoded[method] = {r["line"]: r for p in parts for r in read_records(p)}
+    complete = {m: rows for m, rows in decoded.items() if sorted(rows) == list(range(total))}
+    for method, rows in decoded.items():
+        if method not in complete:
+            exp.say(f"[table] {method}: {len(rows)} of {total} lines decoded")
+        else:  # the whole test set in one file
+            with atomic_write(exp.out / "decode" / method / "all.txt") as handle:
+                handle.writelines(rows[line]["text"] + "\n" for line in range(total))
+    figures, rows, signature = _scores(complete, range(total), references)
+    exp.record("table", figures)
+    lines = [f"Multi30k test_2016_flickr De-En, {total} sentences; BLEU against "
+             f"{reference.name}; sacrebleu {signature}", "", *rows]  # fmt: skip
+    bleus = {m: f["bleu"]["score"] for m, f in figures.items()}
+    lines += _goals(bleus)
+    partial = {m: r for m, r in decoded.items() if r and m not in complete}
+    if partial:
+        started = {m: r for m, r in decoded.items() if r}
+        common = sorted(set.intersection(*(set(r) for r in started.values())))
+        subset, rows, _ = _scores(started, common, references)
+        exp.record("table_common_lines", {"lines": _ranges(common), **subset})
+        lines += ["", f"On the {len(common)} test lines every decoded method has "
+                  f"({', '.join(f'{m} {len(r)}' for m, r in partial.items())} of {total} "
+                  f"decoded; lines {_ranges(common)}):", "", *rows]  # fmt: skip
+        lines += _goals({m: f["bleu"]["score"] for m, f in subset.items()})
+    exp.say("\n".join(lines))
+    smoke = "SMOKE CHECK, not results: 1 x 32 models, 30 steps, 2,000 training pairs\n\n"
+    (exp.out / "multi30k.md").write_text((smoke if tiny else "") + "\n".join(lines) + "\n")
+
+
+def _scores(decoded: dict[str, dict[int, dict]], lines, references: list[str]):
+    """({method: figures}, markdown rows, sacrebleu signature) on the given test lines."""
+    from textebm.eval.bleu import corpus_bleu
+
+    lines = list(lines)
+    figures, signature = {}, None
+    rows = ["| method | BLEU | wall s / sentence | model passes / sentence |",
+            "| --- | --- | --- | --- |"]  # fmt: skip
+    for method, records in decoded.items():
+        chosen = [records[line] for line in lines]
+        bleu = corpus_bleu([r["text"] for r in chosen], [[references[line] for line in lines]])
         signature = bleu.signature
-        seconds = sum(r["seconds"] for r in records) / total
-        passes = sum(r["passes"] for r in records) / total
+        seconds = sum(r["seconds"] for r in chosen) / len(lines)
+        passes = sum(r["passes"] for r in chosen) / len(lines)
         figures[method] = {"bleu": bleu.as_dict(), "seconds_per_sentence": seconds,
                            "passes_per_sentence": passes}  # fmt: skip
         rows.append(f"| {method} | {bleu.score:.2f} | {seconds:.3f} | {passes:.1f} |")
-    exp.record("table", figures)
-    lines = [f"Multi30k test_2016_flickr De-En, {total} sentences; BLEU against "
-             f"{reference.name}; sacrebleu {signature}", "",
-             "| method | BLEU | wall s / sentence | model passes / sentence |",
-             "| --- | --- | --- | --- |", *rows]  # fmt: skip
-    bleus = {m: f["bleu"]["score"] for m, f in figures.items()}
+    return figures, rows, signature
+
+
+def _goals(bleus: dict[str, float]) -> list[str]:
+    """The issue's two goals for each MH row present."""
+    lines = []
     for mh in ("mh-norm", "mh-raw"):
         if mh in bleus and "mask-predict" in bleus:
             lines.append(f"\n{mh} - mask-predict: {bleus[mh] - bleus['mask-predict']:+.2f} BLEU "
@@ -274,9 +307,18 @@ def table(exp: Experiment, reference: Path, total: int, tiny: bool) -> None:
         if mh in bleus and "beam" in bleus:
             lines.append(f"{mh} - AR beam: {bleus[mh] - bleus['beam']:+.2f} BLEU "
                          "(goal: within 1)")  # fmt: skip
-    exp.say("\n".join(lines))
-    smoke = "SMOKE CHECK, not results: 1 x 32 models, 30 steps, 2,000 training pairs\n\n"
-    (exp.out / "multi30k.md").write_text((smoke if tiny else "") + "\n".join(lines) + "\n")
+    return lines
+
+
+def _ranges(lines: list[int]) -> str:
+    """[0, 1, 2, 5, 6] -> '0-3, 5-7' (half-open, as --start-line/--end-line)."""
+    spans: list[list[int]] = []
+    for line in lines:
+        if spans and spans[-1][1] == line:
+            spans[-1][1] += 1
+        else:
+            spans.append([line, line + 1])
+    return ", ".join(f"{a}-{b}" for a, b in spans) or "none"
 
 
 if __name__ == "__main__":
