@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Issue 14's "PTB unconditional generation, converged": the main rows of generate.sh (degenerate
-# Gibbs, MH raw, MH norm, T = 1.0, 32 chains, lengths 10-15, the same seed and length draws) run
+# Gibbs, MH raw, MH norm, T = 1.0, lengths 10-15, the same seed and length draws) with 40 chains,
+# not 32: seed 0's 32 draws give length 14 one chain, and R-hat needs two (the first 32 of the 40
+# draws are generate.sh's, and length 14 gets 3; `sample` refuses --until-rhat otherwise), run
 # until the energy's split R-hat is <= 1.05 in every length group (checked every 10 sweeps past the
 # 100-sweep minimum, drawing no random numbers), capped at 3,000 sweeps and 90 minutes a sampler
 # (MINUTES_PER_SAMPLER=N sets another time cap);
@@ -21,7 +23,7 @@ OUT=${1:-$RUNS/samples-converged}
 [ -f "$CLM/config.json" ] || experiments/ptb/train_clm.sh "$CLM"
 mkdir -p "$OUT"
 export CI=1
-COMMON=(--model "$MLM" --length 10-15 --chains 32 --seed 0 --device cpu --temperature 1.0)
+COMMON=(--model "$MLM" --length 10-15 --chains 40 --seed 0 --device cpu --temperature 1.0)
 UNTIL=(--burn-in 20 --sweeps 100 --thin 10 --until-rhat 1.05 --check-every 10
        --max-sweeps 3000 --time-budget "${MINUTES_PER_SAMPLER:-90}")
 run() {  # NAME, then the sample arguments; skips a sampler already done
