@@ -33,15 +33,19 @@ from electric_parts import Experiment, experiment_folders, finished, load_averag
 MULTI30K = Path("/work/shared/data/multi30k/tok")
 TEST_LINES = 1000
 FIXED_PARTS = ["tokenizer", "train-ar", "distill", "train-cmlm"]
+MH_NORM = ["--sampler", "mh", "--energy", "norm", "--sweeps", "4", "--temperature", "1",
+           "--anneal-to", "0.1"]  # fmt: skip
+MH_RAW = [*MH_NORM[:2], "--energy", "raw", *MH_NORM[4:]]
 # method: the flags of `textebm translate` beyond the model, input and line range
 METHODS = {
     "greedy": ["--sampler", "greedy"],
     "gibbs": ["--sampler", "gibbs", "--sweeps", "4", "--temperature", "1", "--anneal-to", "0.1"],
     "mask-predict": ["--sampler", "mask-predict", "--iterations", "10"],
-    "mh-norm": ["--sampler", "mh", "--energy", "norm", "--sweeps", "4", "--temperature", "1",
-                "--anneal-to", "0.1"],
-    "mh-raw": ["--sampler", "mh", "--energy", "raw", "--sweeps", "4", "--temperature", "1",
-               "--anneal-to", "0.1"],
+    "mh-norm": MH_NORM,
+    "mh-raw": MH_RAW,
+    # colder annealing, chosen on validation lines (tune_on_val.py), not on the test set
+    **{f"{mh}-T{t}": [*flags[:-4], "--temperature", t, "--anneal-to", f"{float(t) / 10:g}"]
+       for mh, flags in (("mh-norm", MH_NORM), ("mh-raw", MH_RAW)) for t in ("0.5", "0.25")},
     "beam": ["--sampler", "beam", "--beam", "5"],
 }  # fmt: skip
 COMMON_DECODING = ["--length-beam", "3", "--batch-sentences", "25", "--seed", "0"]
@@ -49,7 +53,8 @@ COMMON_DECODING = ["--length-beam", "3", "--batch-sentences", "25", "--seed", "0
 # README for the speeds these come from). Multiples of --batch-sentences: the parts then
 # concatenate to exactly what one run would write.
 PART_LINES = {"greedy": 1000, "mask-predict": 1000, "beam": 1000, "gibbs": 500,
-              "mh-norm": 200, "mh-raw": 200}  # fmt: skip
+              "mh-norm": 200, "mh-raw": 200, "mh-norm-T0.5": 250, "mh-raw-T0.5": 250,
+              "mh-norm-T0.25": 250, "mh-raw-T0.25": 250}  # fmt: skip
 TINY_LINES, TINY_PART_LINES = 10, 5
 # --tiny: an untrained length predictor picks 40-60 tokens and MH costs O(T^2) passes a sweep, so
 # one sweep of one length (a check of the wiring, not of the decoders).

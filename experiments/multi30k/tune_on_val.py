@@ -29,7 +29,9 @@ SETTINGS = {
     "mh-raw-s10": [*ANNEAL, "1", "--anneal-to", "0.1", "--energy", "raw", "--sweeps", "10"],
     "mh-raw-t0.5": [*ANNEAL, "0.5", "--anneal-to", "0.05", "--energy", "raw", "--sweeps", "4"],
     "mh-raw-s10-t0.5": [*ANNEAL, "0.5", "--anneal-to", "0.01", "--energy", "raw", "--sweeps", "10"],
+    "mh-raw-t0.25": [*ANNEAL, "0.25", "--anneal-to", "0.025", "--energy", "raw", "--sweeps", "4"],
     "mh-norm-t0.5": [*ANNEAL, "0.5", "--anneal-to", "0.05", "--energy", "norm", "--sweeps", "4"],
+    "mh-norm-t0.25": [*ANNEAL, "0.25", "--anneal-to", "0.025", "--energy", "norm", "--sweeps", "4"],
 }
 
 
