@@ -6,6 +6,7 @@ and the energy's low regions are not better translations (a model limit); if HIG
 reach what Mask-Predict found (too few sweeps, or a start temperature too high).
 
     python experiments/multi30k/diagnostics/energy_of_outputs.py --lines 0-200 \
+        --methods greedy,mask-predict,gibbs,mh-raw,mh-norm,mh-raw-T0.5,beam \
         --json experiments/multi30k/results/diagnostics/energy_of_outputs.json
 
 Energies are per target token (raw energies are not comparable across lengths, so the head-to-head
@@ -38,7 +39,9 @@ def main() -> None:
     parser.add_argument("--model", default=str(HERE / "runs/full/cmlm"))
     parser.add_argument("--results", default=str(HERE / "results"))
     parser.add_argument("--lines", default="0-200", help="FROM-TO, half-open")
-    parser.add_argument("--methods", default="greedy,mask-predict,mh-raw,mh-norm,gibbs,beam")
+    parser.add_argument(
+        "--methods", default="greedy,mask-predict,gibbs,mh-raw,mh-norm,mh-raw-T0.5,beam"
+    )
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
     from textebm.data.files import read_lines
