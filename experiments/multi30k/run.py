@@ -9,8 +9,9 @@ Parts (`--part`, repeatable; default all, in this order; finished work is skippe
                 in chunks of 1,000 lines: run the part again to continue)
   train-cmlm    `textebm train cmlm` on the training sources and the distilled targets
   decode-M[:FROM-TO]  decode test_2016_flickr with method M (greedy, gibbs, mask-predict, mh-norm,
-                mh-raw, beam) through `textebm translate --start-line FROM --end-line TO
-                --records ... --resume`; without a range, every range of M in turn (RANGES below)
+                mh-raw, beam; mh-raw-T0.5 etc.: colder starts, see tune_on_val.py) through
+                `textebm translate --start-line FROM --end-line TO --records ... --resume`;
+                without a range, every range of M in turn (RANGES below)
   table         BLEU (sacrebleu, tokenize='none', signature recorded) against
                 tok/test_2016_flickr.lc.norm.tok.en.gz, seconds and passes per sentence
 
