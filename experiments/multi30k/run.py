@@ -99,6 +99,13 @@ def read_records(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def decoded_records(results: Path, method: str) -> dict[int, dict]:
+    """{test line: its record} from every part METHOD has decoded under RESULTS/decode/."""
+    folder = results / "decode" / method
+    parts = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+    return {r["line"]: r for p in parts for r in read_records(p)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--part", action="append", default=[], help="tokenizer, train-ar, "
@@ -250,11 +257,7 @@ def table(exp: Experiment, reference: Path, total: int, tiny: bool) -> None:
     from textebm.data.files import atomic_write, read_lines
 
     references = read_lines(reference)[:total]
-    decoded: dict[str, dict[int, dict]] = {}
-    for method in METHODS:
-        folder = exp.out / "decode" / method
-        parts = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
-        decoded[method] = {r["line"]: r for p in parts for r in read_records(p)}
+    decoded = {method: decoded_records(exp.out, method) for method in METHODS}
     complete = {m: rows for m, rows in decoded.items() if sorted(rows) == list(range(total))}
     for method, rows in decoded.items():
         if method not in complete:

@@ -26,12 +26,7 @@ import torch
 HERE = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HERE))
 
-from run import MULTI30K, read_records  # noqa: E402
-
-
-def decoded(method: str, results: Path) -> dict[int, str]:
-    folder = results / "decode" / method
-    return {r["line"]: r["text"] for p in folder.glob("*.jsonl") for r in read_records(p)}
+from run import MULTI30K, decoded_records  # noqa: E402
 
 
 def main() -> None:
@@ -55,7 +50,8 @@ def main() -> None:
         "reference": dict(enumerate(read_lines(MULTI30K / "test_2016_flickr.lc.norm.tok.en.gz")))
     }
     for method in args.methods.split(","):
-        outputs[method] = decoded(method, Path(args.results))
+        records = decoded_records(Path(args.results), method)
+        outputs[method] = {line: r["text"] for line, r in records.items()}
     lines = [i for i in range(first, last) if all(i in o for o in outputs.values())]
     model, tokenizer = load_cmlm(args.model)
     energies = {
